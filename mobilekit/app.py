@@ -1,0 +1,80 @@
+"""What each command does, without any click: load config, run the pipeline, return results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+from mobilekit.config import load_config
+from mobilekit.config.loader import _apply_override  # noqa: F401  (re-exported for tests)
+from mobilekit.errors import ConfigError
+from mobilekit.progress import Progress
+from mobilekit.runlog import RunLog
+
+
+def init_project(model_folder: Path, output: Path, *, name: str | None, task: str | None, force: bool) -> Path:
+    from mobilekit.config.template import inspect_model_folder, render_init
+
+    model_folder = Path(model_folder)
+    if not model_folder.is_dir():
+        raise ConfigError(f"model folder {model_folder} does not exist", hint="pass the folder that holds config.json and the weights")
+    output = Path(output)
+    if output.is_dir():
+        output = output / "mobilekit.toml"
+    if output.exists() and not force:
+        raise ConfigError(f"{output} already exists", hint="pass --force to overwrite it, or -o to write elsewhere")
+    found = inspect_model_folder(model_folder)
+    text = render_init(
+        model_dir=model_folder,
+        config_path=output,
+        name=name or model_folder.resolve().name,
+        task=task or found["task"],
+        labels=found["labels"] if (task or found["task"]) == "text-classification" else None,
+    )
+    from mobilekit.fsutil import atomic_write_text
+
+    atomic_write_text(output, text)
+    return output
+
+
+def _load(config_path: Path, overrides: Iterable[str], build_dir: Path | None):
+    overrides = list(overrides)
+    if build_dir is not None:
+        overrides.append(f"project.build_dir={_toml_string(str(Path(build_dir).resolve()))}")
+    return load_config(config_path, overrides)
+
+
+def build(config_path, overrides, *, build_dir=None, start=None, stop=None, force=False, strict=False,
+          run_log: RunLog | None = None, echo: Callable[[str], None] = lambda m: None):
+    from mobilekit.pipeline import Pipeline, select_stages
+
+    config = _load(config_path, overrides, build_dir)
+    if run_log is not None:
+        run_log.attach(config.build_dir, "build")
+    selected = select_stages(start, stop)
+    pipeline = Pipeline(config, progress=Progress(), on_event=lambda stage, msg: echo(f"[{stage}] {msg}"))
+    return pipeline.run(selected, force=set(selected) if force else set(), strict=strict or config.verify.strict)
+
+
+def run_stage(stage: str, config_path, overrides, *, build_dir=None, force=False, strict=False,
+              run_log: RunLog | None = None, echo: Callable[[str], None] = lambda m: None):
+    """One stage, after bringing the stages before it up to date (they are cached when unchanged)."""
+    from mobilekit.pipeline import Pipeline, select_stages
+
+    config = _load(config_path, overrides, build_dir)
+    if run_log is not None:
+        run_log.attach(config.build_dir, stage)
+    selected = select_stages(None, stage)
+    pipeline = Pipeline(config, progress=Progress(), on_event=lambda name, msg: echo(f"[{name}] {msg}"))
+    result = pipeline.run(selected, force={stage} if force else set(), strict=strict or config.verify.strict)
+    return result
+
+
+def doctor():
+    from mobilekit.toolchains.tools import TOOLS
+
+    return [tool.status() for tool in TOOLS]
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

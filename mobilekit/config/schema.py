@@ -1,0 +1,181 @@
+"""The shape of mobilekit.toml: one frozen dataclass per section.
+
+Every field carries its documentation and its validation rule in ``option(...)`` metadata, so the
+loader, `mobilekit init`'s commented template and the README's reference come from one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+TASKS = ("text-classification", "sentence-embedding")
+TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8")
+TFLITE_ROUTES = ("onnx2tf", "litert-torch")
+COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
+DATA_FORMATS = ("auto", "csv", "tsv", "jsonl")
+ARM_CPUS = ("cortex-a76", "cortex-a53")
+
+REQUIRED = object()  # sentinel: the key must be present in the file
+DERIVED = object()  # sentinel: computed from other keys when absent (see loader.derive_names)
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    kind: str | None = None,
+    choices: tuple | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    example: Any = None,
+) -> Any:
+    """A config key. ``kind`` is one of: str, int, float, bool, path, file, dir, list[str],
+    list[int], choice, list[choice], kotlin_package, type_name, swift_module, maven_id."""
+    meta = {"help": help, "kind": kind, "choices": choices, "min": min, "max": max, "example": example}
+    if default is REQUIRED or default is DERIVED:
+        return field(default=None, metadata={**meta, "required": default is REQUIRED, "derived": default is DERIVED})
+    if isinstance(default, list):
+        default = tuple(default)
+    return field(default=default, metadata={**meta, "required": False, "derived": False})
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    name: str = option(REQUIRED, "Human-readable project name; SDK names are derived from it.", kind="str", example="Movie sentiment")
+    version: str = option("0.1.0", "Version written into the SDKs (POM, Package.swift comments).", kind="str")
+    build_dir: Path = option(Path("build"), "Where every artifact and the manifest go (relative to this file).", kind="path")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: Path = option(REQUIRED, "Hugging Face model folder (config.json, weights, tokenizer files).", kind="dir", example="model")
+    task: str = option(REQUIRED, "What the model does.", kind="choice", choices=TASKS, example="text-classification")
+    sequence_length: int = option(128, "Fixed number of tokens per input on device (padding/truncation).", kind="int", min=2, max=4096)
+    labels: tuple[str, ...] | None = option(None, "Class names in output order (classification); default: the model's id2label.", kind="list[str]")
+    pooling: str = option("mean", "Sentence embedding pooling over tokens (sentence-embedding).", kind="choice", choices=("mean", "cls"))
+    normalize: bool = option(True, "L2-normalize sentence embeddings (sentence-embedding).", kind="bool")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: Path | None = option(None, "Labelled (or, for embeddings, plain) text: .csv, .tsv or .jsonl.", kind="file")
+    format: str = option("auto", "File format; auto picks it from the file extension.", kind="choice", choices=DATA_FORMATS)
+    text_column: str = option("text", "Column (or JSON key) holding the text.", kind="str")
+    label_column: str = option("label", "Column (or JSON key) holding the label (classification).", kind="str")
+    validation_fraction: float = option(0.1, "Share of rows held out for validation.", kind="float", min=0.0, max=0.5)
+    test_fraction: float = option(0.1, "Share of rows held out for testing and verification.", kind="float", min=0.0, max=0.5)
+    seed: int = option(0, "Seed of the train/validation/test split.", kind="int", min=0)
+    unlabelled_path: Path | None = option(None, "Extra unlabelled text for distillation (one text per line).", kind="file")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    enabled: bool = option(False, "Fine-tune the model on [data] before anything else.", kind="bool")
+    epochs: int = option(3, "Maximum training epochs (early stopping may end sooner).", kind="int", min=1, max=100)
+    batch_size: int = option(32, "Training batch size.", kind="int", min=1, max=4096)
+    learning_rate: float = option(5e-5, "AdamW learning rate.", kind="float", min=1e-7, max=1.0)
+    patience: int = option(1, "Epochs without validation improvement before stopping.", kind="int", min=0, max=100)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    enabled: bool = option(False, "Distill a smaller student from the (fine-tuned) model.", kind="bool")
+    layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one.", kind="list[int]")
+    temperature: float = option(2.0, "Softmax temperature of the soft-target loss.", kind="float", min=0.1, max=100.0)
+    alpha: float = option(0.5, "Weight of the soft-target loss (1 - alpha goes to the hard labels).", kind="float", min=0.0, max=1.0)
+    epochs: int = option(3, "Distillation epochs.", kind="int", min=1, max=100)
+    trim_vocabulary: bool = option(False, "Keep only the tokens the task corpus needs.", kind="bool")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    opset: int = option(17, "ONNX opset.", kind="int", min=13, max=20)
+    dynamic_length: bool = option(False, "Export a dynamic sequence axis (TFLite and Core ML stay fixed-length).", kind="bool")
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    tflite: tuple[str, ...] = option(DERIVED, "TensorFlow Lite variants to build; default all, full-int8 only when there is calibration text.", kind="list[choice]", choices=TFLITE_VARIANTS)
+    tflite_route: str = option("onnx2tf", "How TFLite models are made.", kind="choice", choices=TFLITE_ROUTES)
+    coreml: tuple[str, ...] = option(["float16"], "Core ML variants to build.", kind="list[choice]", choices=COREML_VARIANTS)
+    calibration_samples: int = option(64, "Task samples used to calibrate full-integer int8.", kind="int", min=1, max=10000)
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    samples: int = option(200, "Texts each variant is checked on (from the test split, or texts_path).", kind="int", min=1, max=100000)
+    texts_path: Path | None = option(None, "Plain text file, one sample per line, used when [data] has none.", kind="file")
+    accuracy_budget: float = option(1.0, "Most accuracy points a variant may lose against the float model and still ship.", kind="float", min=0.0, max=100.0)
+    strict: bool = option(False, "Fail the build (exit 7) when any variant is rejected.", kind="bool")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    host: bool = option(True, "Time every variant on the host CPU.", kind="bool")
+    emulator: bool = option(True, "Count ARM64 instructions per inference under qemu.", kind="bool")
+    cpu: str = option("cortex-a76", "ARM core the emulator pins.", kind="choice", choices=ARM_CPUS)
+    runs: int = option(50, "Timed runs per model on the host.", kind="int", min=1, max=100000)
+    warmup: int = option(10, "Untimed warm-up runs per model.", kind="int", min=0, max=10000)
+    baseline: Path | None = option(None, "Earlier bench JSON to compare ARM64 instruction counts with.", kind="file")
+    max_regression_percent: float = option(5.0, "Allowed growth of ARM64 instructions per inference over the baseline.", kind="float", min=0.0, max=1000.0)
+
+
+@dataclass(frozen=True)
+class AndroidConfig:
+    enabled: bool = option(True, "Generate and package the Android library.", kind="bool")
+    package: str = option(DERIVED, "Kotlin package; default com.example.<project name>.", kind="kotlin_package")
+    class_name: str = option(DERIVED, "Wrapper class; default <ProjectName>Classifier or <ProjectName>Embedder.", kind="type_name")
+    group_id: str = option(DERIVED, "Maven groupId; default the package.", kind="maven_id")
+    artifact_id: str = option(DERIVED, "Maven artifactId; default <project-name>.", kind="maven_id")
+    min_sdk: int = option(23, "minSdk of the library.", kind="int", min=23, max=35)
+
+
+@dataclass(frozen=True)
+class IosConfig:
+    enabled: bool = option(True, "Generate and package the Swift package.", kind="bool")
+    module: str = option(DERIVED, "Swift module and library product; default <ProjectName>Kit.", kind="swift_module")
+    class_name: str = option(DERIVED, "Wrapper type; default as on Android.", kind="type_name")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated mobilekit.toml. ``root`` is the folder relative paths were resolved against."""
+
+    project: ProjectConfig
+    model: ModelConfig
+    data: DataConfig
+    finetune: FinetuneConfig
+    distill: DistillConfig
+    export: ExportConfig
+    convert: ConvertConfig
+    verify: VerifyConfig
+    bench: BenchConfig
+    android: AndroidConfig
+    ios: IosConfig
+    root: Path
+    source: Path | None = None  # the file it was read from, when there was one
+
+    @property
+    def build_dir(self) -> Path:
+        return self.project.build_dir
+
+
+SECTIONS: dict[str, type] = {
+    "project": ProjectConfig,
+    "model": ModelConfig,
+    "data": DataConfig,
+    "finetune": FinetuneConfig,
+    "distill": DistillConfig,
+    "export": ExportConfig,
+    "convert": ConvertConfig,
+    "verify": VerifyConfig,
+    "bench": BenchConfig,
+    "android": AndroidConfig,
+    "ios": IosConfig,
+}
+
+
+def section_fields(section: str):
+    return fields(SECTIONS[section])

@@ -1,0 +1,126 @@
+"""Child-process driver for ``mobilekit.convert.tflite`` (run as ``python -m``; not a public API).
+
+onnx2tf calls ``sys.exit`` on errors, prints a lot and swallows exceptions; TensorFlow holds
+memory for the life of the process. Running both in a child process keeps our process safe and
+lets the parent save the whole log. The parent writes a JSON request; this script writes a JSON
+result next to it and exits 0, or exits non-zero with the reason in the log.
+
+Request fields:
+  jobs: list of {"onnx": path, "work_dir": path, "outputs": {variant: path}}
+        one onnx2tf run per job; variants made from that run's SavedModel.
+  calibration_npz: path or null (arrays named like the model's inputs, int32 [N, seq])
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+def _run_onnx2tf(onnx_path: str, work_dir: str) -> None:
+    import onnx2tf
+
+    onnx2tf.convert(
+        input_onnx_file_path=onnx_path,
+        output_folder_path=work_dir,
+        output_signaturedefs=True,
+        replace_to_pseudo_operators=["erf"],  # lower case: "Erf" is silently ignored
+        batch_size=1,
+        non_verbose=False,
+        verbosity="info",
+    )
+
+
+def _signature_inputs(saved_model_dir: str) -> dict:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(saved_model_dir)
+    sig = loaded.signatures["serving_default"]
+    return {name: (spec.shape.as_list(), spec.dtype) for name, spec in sig.structured_input_signature[1].items()}
+
+
+def _quantize(saved_model_dir: str, variant: str, calibration: dict | None) -> bytes:
+    import numpy as np
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "dynamic-int8":
+        # int8 weights, float activations: no calibration needed.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+    if variant != "full-int8":
+        raise ValueError(variant)
+    if not calibration:
+        raise RuntimeError("full-int8 needs calibration data")
+    sig_inputs = _signature_inputs(saved_model_dir)
+    print(f"[mobilekit] signature inputs: {sig_inputs}", flush=True)
+    names = list(sig_inputs)
+    unknown = [n for n in names if n not in calibration]
+    if unknown:
+        raise RuntimeError(f"calibration data lacks {unknown}; has {sorted(calibration)}")
+    count = len(calibration[names[0]])
+
+    def representative_dataset():
+        # One row at a time (the graph has batch 1), int32 as the model expects. onnx2tf's own
+        # calibration path (custom_input_op_name_np_data_path) casts every input to float32 and
+        # normalizes it as an image, which does not fit token ids; hence our own converter call.
+        for i in range(count):
+            yield {n: np.asarray(calibration[n][i:i + 1], dtype=sig_inputs[n][1].as_numpy_dtype) for n in names}
+
+    converter.representative_dataset = representative_dataset
+    # int8 kernels wherever they exist; float builtins as fallback (no Flex ops, apps can't run them).
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+    # Inputs are int32 token ids (left alone); the output stays float32 so apps read plain floats.
+    converter.inference_output_type = tf.float32
+    return converter.convert()
+
+
+def main(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text())
+    calibration = None
+    if request.get("calibration_npz"):
+        import numpy as np
+
+        with np.load(request["calibration_npz"]) as npz:
+            calibration = {k: npz[k] for k in npz.files}
+    timings: dict[str, float] = {}
+    for job in request["jobs"]:
+        start = time.monotonic()
+        print(f"[mobilekit] onnx2tf {job['onnx']} -> {job['work_dir']}", flush=True)
+        try:
+            _run_onnx2tf(job["onnx"], job["work_dir"])
+        except SystemExit as e:  # onnx2tf reports its errors by exiting
+            print(f"[mobilekit] onnx2tf exited with {e.code}", flush=True)
+            return 3
+        timings[f"onnx2tf:{Path(job['onnx']).name}"] = time.monotonic() - start
+        work = Path(job["work_dir"])
+        stem = Path(job["onnx"]).stem
+        for variant, out in job["outputs"].items():
+            start = time.monotonic()
+            if variant in ("float32", "float16"):
+                made = work / f"{stem}_{variant}.tflite"
+                if not made.is_file():
+                    print(f"[mobilekit] onnx2tf did not write {made}", flush=True)
+                    return 4
+                Path(out).write_bytes(made.read_bytes())
+            else:
+                if not (work / "saved_model.pb").is_file():
+                    print(f"[mobilekit] onnx2tf wrote no SavedModel in {work}", flush=True)
+                    return 4
+                Path(out).write_bytes(_quantize(str(work), variant, calibration))
+            timings[variant] = time.monotonic() - start
+            print(f"[mobilekit] wrote {variant}: {out}", flush=True)
+    Path(request["result"]).write_text(json.dumps({"timings": timings}))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1]))
+    except Exception:
+        traceback.print_exc()
+        sys.exit(2)

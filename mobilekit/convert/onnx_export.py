@@ -1,0 +1,394 @@
+"""Hugging Face BERT-family folder -> ONNX, plus the torch reference every variant is compared with.
+
+The exported graph is the contract every later artifact (TFLite, Core ML, the SDKs) keeps:
+
+* inputs ``input_ids``, ``attention_mask`` and, for architectures that have segment embeddings,
+  ``token_type_ids``; all int32 ``[batch, sequence_length]`` (int32 because TFLite and Core ML
+  apps feed int32; the graph casts to int64 itself).
+* one float32 output: ``logits`` ``[batch, num_labels]`` for text classification, or
+  ``embedding`` ``[batch, hidden]`` for sentence embeddings, pooled over the attention mask and
+  (optionally) L2-normalized inside the graph, so an app gets the vector Python gets.
+
+Decision for architectures without segment embeddings (DistilBERT): the graph has no
+``token_type_ids`` input rather than a dead one (exporters and onnx2tf prune unused inputs
+anyway, so a dead input would not survive conversion reliably). ``OnnxExportInfo.input_names``
+and the architecture table below say which inputs a model takes; the runners feed inputs by name
+and ignore extra keys, so callers can always pass the three arrays ``tokenize`` returns.
+
+The same wrapper module serves as the reference (``reference_outputs``), so "original" means
+exactly the computation that was exported.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from mobilekit.errors import ConversionError, ModelInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+TASKS = ("text-classification", "sentence-embedding")
+POOLINGS = ("mean", "cls")
+ALL_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+MIN_SEQUENCE_LENGTH = 2  # [CLS] and [SEP]
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """What the exporter needs to know about one ``config.json`` ``model_type``."""
+
+    MODEL_TYPE: str
+    USES_TOKEN_TYPE_IDS: bool
+    # Name of the config field holding the position-table size.
+    MAX_POSITIONS_FIELD: str = "max_position_embeddings"
+
+
+# Only architectures covered by tests are listed; adding one means adding a tiny model test.
+ARCHITECTURES: dict[str, ArchitectureSpec] = {
+    "bert": ArchitectureSpec("bert", USES_TOKEN_TYPE_IDS=True),
+    "distilbert": ArchitectureSpec("distilbert", USES_TOKEN_TYPE_IDS=False),
+}
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+
+
+@dataclass(frozen=True)
+class OnnxExportInfo:
+    path: Path
+    input_names: list[str]
+    output_name: str
+    sequence_length: int
+    dynamic_length: bool
+    opset: int
+    file_size: int
+    model_type: str
+    task: str
+    seconds: float
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+@dataclass(frozen=True)
+class ModelFolderInfo:
+    """What ``inspect_model_folder`` learned from config.json."""
+
+    model_type: str
+    architecture: ArchitectureSpec
+    max_positions: int
+    hidden_size: int
+    num_labels: int | None
+    id2label: dict[int, str] | None
+
+    @property
+    def input_names(self) -> list[str]:
+        return [n for n in ALL_INPUT_NAMES if n != "token_type_ids" or self.architecture.USES_TOKEN_TYPE_IDS]
+
+
+def output_name_for(task: str) -> str:
+    return "logits" if task == "text-classification" else "embedding"
+
+
+def _check_task(task: str, pooling: str) -> None:
+    if task not in TASKS:
+        raise ModelInputError(f"unknown task {task!r}", hint=f"use one of: {', '.join(TASKS)}")
+    if pooling not in POOLINGS:
+        raise ModelInputError(f"unknown pooling {pooling!r}", hint=f"use one of: {', '.join(POOLINGS)}")
+
+
+def inspect_model_folder(model_dir: Path) -> ModelFolderInfo:
+    """Check that ``model_dir`` is a usable Hugging Face folder; raise ModelInputError if not."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelInputError(f"model folder {model_dir} does not exist",
+                              hint="point the config at a folder written by save_pretrained()")
+    config_path = model_dir / "config.json"
+    if not config_path.is_file():
+        raise ModelInputError(f"{model_dir} has no config.json",
+                              hint="point the config at a folder written by save_pretrained()")
+    if not any((model_dir / f).is_file() for f in WEIGHT_FILES):
+        raise ModelInputError(
+            f"{model_dir} has no model weights (looked for {', '.join(WEIGHT_FILES)})",
+            hint="save the model with model.save_pretrained(folder), or download the full repository",
+        )
+    if not any((model_dir / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelInputError(
+            f"{model_dir} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)})",
+            hint="save the tokenizer next to the model with tokenizer.save_pretrained(folder)",
+        )
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelInputError(f"{config_path} is not valid JSON: {e}") from e
+    model_type = config.get("model_type")
+    if model_type not in ARCHITECTURES:
+        raise ModelInputError(
+            f"unsupported architecture {model_type!r} in {config_path}",
+            hint=f"supported model_type values: {', '.join(sorted(ARCHITECTURES))}",
+        )
+    arch = ARCHITECTURES[model_type]
+    id2label = config.get("id2label")
+    id2label = {int(k): v for k, v in id2label.items()} if isinstance(id2label, dict) else None
+    return ModelFolderInfo(
+        model_type=model_type,
+        architecture=arch,
+        max_positions=int(config.get(arch.MAX_POSITIONS_FIELD, 512)),
+        hidden_size=int(config.get("hidden_size", config.get("dim", 0))),
+        num_labels=len(id2label) if id2label else None,
+        id2label=id2label,
+    )
+
+
+def _check_sequence_length(info: ModelFolderInfo, sequence_length: int) -> None:
+    if not isinstance(sequence_length, int) or sequence_length < MIN_SEQUENCE_LENGTH:
+        raise ModelInputError(
+            f"sequence_length must be an integer >= {MIN_SEQUENCE_LENGTH} (got {sequence_length!r})",
+            hint="[CLS] and [SEP] alone take two positions",
+        )
+    if sequence_length > info.max_positions:
+        raise ModelInputError(
+            f"sequence_length {sequence_length} is longer than the model's position table "
+            f"(max_position_embeddings = {info.max_positions})",
+            hint=f"use a sequence_length of at most {info.max_positions}",
+        )
+
+
+def detect_embedding_settings(model_dir: Path) -> tuple[str, bool] | None:
+    """(pooling, normalize) from sentence-transformers files, or None when the folder has none."""
+    model_dir = Path(model_dir)
+    modules_path = model_dir / "modules.json"
+    if not modules_path.is_file():
+        return None
+    modules = json.loads(modules_path.read_text(encoding="utf-8"))
+    normalize = any(m.get("type", "").endswith("Normalize") for m in modules)
+    pooling = "mean"
+    for m in modules:
+        if m.get("type", "").endswith("Pooling"):
+            cfg_path = model_dir / m.get("path", "1_Pooling") / "config.json"
+            if cfg_path.is_file():
+                cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+                if cfg.get("pooling_mode_cls_token"):
+                    pooling = "cls"
+                elif not cfg.get("pooling_mode_mean_tokens", True):
+                    raise ModelInputError(
+                        f"{cfg_path} asks for a pooling mode mobilekit does not implement",
+                        hint="supported: pooling_mode_mean_tokens, pooling_mode_cls_token",
+                    )
+    return pooling, normalize
+
+
+def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool):
+    """The torch module that is exported and used as reference (int32 inputs, one output)."""
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    info = inspect_model_folder(model_dir)
+    cls = AutoModelForSequenceClassification if task == "text-classification" else AutoModel
+    try:
+        # Eager attention: an additive float mask, the same graph shape for every export (sdpa
+        # paths may drop the mask when traced with an all-ones example).
+        model = cls.from_pretrained(model_dir, attn_implementation="eager")
+    except (OSError, ValueError) as e:
+        raise ModelInputError(f"transformers cannot load {model_dir}: {e}") from e
+    model.eval()
+    uses_tti = info.architecture.USES_TOKEN_TYPE_IDS
+    is_classification = task == "text-classification"
+
+    class _Body(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def run(self, input_ids, attention_mask, token_type_ids=None):
+            kwargs = {"input_ids": input_ids.long(), "attention_mask": attention_mask.long()}
+            if uses_tti:
+                kwargs["token_type_ids"] = token_type_ids.long()
+            out = self.model(**kwargs, return_dict=True)
+            if is_classification:
+                return out.logits
+            hidden = out.last_hidden_state
+            if pooling == "mean":
+                weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+                emb = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+            else:
+                emb = hidden[:, 0]
+            if normalize:
+                # as torch.nn.functional.normalize (what sentence-transformers' Normalize calls)
+                emb = emb / torch.sqrt((emb * emb).sum(dim=-1, keepdim=True)).clamp(min=1e-12)
+            return emb
+
+    # Two signatures so the traced graph has exactly the inputs the model uses.
+    if uses_tti:
+        class Wrapper(_Body):
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.run(input_ids, attention_mask, token_type_ids)
+    else:
+        class Wrapper(_Body):
+            def forward(self, input_ids, attention_mask):
+                return self.run(input_ids, attention_mask)
+
+    return Wrapper().eval(), info
+
+
+def tokenize(model_dir: Path, texts: Sequence[str], sequence_length: int) -> dict[str, "np.ndarray"]:
+    """Encode ``texts`` with the folder's own tokenizer: int32 arrays [len(texts), sequence_length].
+
+    Always returns input_ids, attention_mask and token_type_ids (zeros when the tokenizer gives
+    none); feed them to any runner, which uses the ones its model takes.
+    """
+    import numpy as np
+    from transformers import AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not any((model_dir / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelInputError(
+            f"{model_dir} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)})",
+            hint="save the tokenizer next to the model with tokenizer.save_pretrained(folder)",
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise ModelInputError(f"transformers cannot load the tokenizer in {model_dir}: {e}") from e
+    enc = tokenizer(list(texts), padding="max_length", truncation=True, max_length=sequence_length,
+                    return_tensors="np")
+    out = {name: np.asarray(enc[name], dtype=np.int32) for name in ("input_ids", "attention_mask")}
+    if "token_type_ids" in enc:
+        out["token_type_ids"] = np.asarray(enc["token_type_ids"], dtype=np.int32)
+    else:
+        out["token_type_ids"] = np.zeros_like(out["input_ids"])
+    return out
+
+
+def _example_inputs(info: ModelFolderInfo, sequence_length: int):
+    """Batch of 2 with padding in one row, so tracing sees a real mask."""
+    import torch
+
+    ids = torch.full((2, sequence_length), 0, dtype=torch.int32)
+    mask = torch.zeros((2, sequence_length), dtype=torch.int32)
+    ids[:, 0] = 2
+    ids[0, 1:] = 5
+    mask[0, :] = 1
+    half = max(2, sequence_length // 2)
+    ids[1, 1:half] = 6
+    mask[1, :half] = 1
+    tti = torch.zeros((2, sequence_length), dtype=torch.int32)
+    values = {"input_ids": ids, "attention_mask": mask, "token_type_ids": tti}
+    return tuple(values[n] for n in info.input_names)
+
+
+def export_onnx(
+    model_dir: Path,
+    out_path: Path,
+    *,
+    task: str,
+    sequence_length: int,
+    pooling: str = "mean",
+    normalize: bool = True,
+    opset: int = 17,
+    dynamic_length: bool = False,
+) -> OnnxExportInfo:
+    """Export the wrapped model to ``out_path`` (batch axis dynamic; length fixed unless asked)."""
+    model_dir, out_path = Path(model_dir), Path(out_path)
+    _check_task(task, pooling)
+    info = inspect_model_folder(model_dir)
+    _check_sequence_length(info, sequence_length)
+    if task == "text-classification" and not info.num_labels:
+        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
+                              hint="use task 'sentence-embedding' for encoders without a head")
+
+    import torch
+
+    start = time.monotonic()
+    wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize)
+    output_name = output_name_for(task)
+    dynamic_axes = {name: {0: "batch"} for name in info.input_names}
+    if dynamic_length:
+        for name in info.input_names:
+            dynamic_axes[name][1] = "sequence"
+    dynamic_axes[output_name] = {0: "batch"}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".partial")
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                wrapper,
+                _example_inputs(info, sequence_length),
+                str(tmp),
+                input_names=info.input_names,
+                output_names=[output_name],
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        _check_onnx(tmp, info.input_names, output_name)
+        tmp.replace(out_path)
+    except ConversionError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as e:  # torch.onnx raises many unrelated types
+        tmp.unlink(missing_ok=True)
+        raise ConversionError(f"torch.onnx.export failed for {model_dir}: {type(e).__name__}: {e}") from e
+    return OnnxExportInfo(
+        path=out_path,
+        input_names=list(info.input_names),
+        output_name=output_name,
+        sequence_length=sequence_length,
+        dynamic_length=dynamic_length,
+        opset=opset,
+        file_size=out_path.stat().st_size,
+        model_type=info.model_type,
+        task=task,
+        seconds=time.monotonic() - start,
+    )
+
+
+def _check_onnx(path: Path, input_names: list[str], output_name: str) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    got_inputs = [i.name for i in model.graph.input]
+    got_outputs = [o.name for o in model.graph.output]
+    if got_inputs != input_names or got_outputs != [output_name]:
+        raise ConversionError(
+            f"exported graph has inputs {got_inputs} and outputs {got_outputs}; "
+            f"expected {input_names} and [{output_name!r}]"
+        )
+
+
+def reference_outputs(
+    model_dir: Path,
+    encodings: dict[str, "np.ndarray"],
+    *,
+    task: str,
+    pooling: str = "mean",
+    normalize: bool = True,
+    batch_size: int = 32,
+) -> "np.ndarray":
+    """Run the exported computation in torch (float32) on ``encodings``; returns float32 [N, ...]."""
+    import numpy as np
+    import torch
+
+    _check_task(task, pooling)
+    wrapper, info = _load_wrapper(Path(model_dir), task=task, pooling=pooling, normalize=normalize)
+    missing = [n for n in info.input_names if n not in encodings]
+    if missing:
+        raise ModelInputError(f"encodings lack {', '.join(missing)}", hint="use tokenize() to build them")
+    n = len(encodings["input_ids"])
+    outs = []
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            args = [torch.from_numpy(np.asarray(encodings[k][i:i + batch_size], dtype=np.int32))
+                    for k in info.input_names]
+            outs.append(wrapper(*args).numpy())
+    return np.concatenate(outs, axis=0).astype(np.float32)

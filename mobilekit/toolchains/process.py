@@ -1,0 +1,45 @@
+"""The one place mobilekit starts other programs: argument lists, logged, never a shell."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger("mobilekit.process")
+
+
+class ProcessFailed(Exception):
+    """A program exited non-zero; call sites turn this into a domain error ``from`` it."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, output: str):
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-20:])
+        super().__init__(f"{Path(argv[0]).name} exited with {returncode}:\n{tail}")
+
+
+def run(argv: Sequence[str], *, cwd: Path | None = None, env: dict | None = None, timeout: float | None = None) -> str:
+    """Runs ``argv`` and returns its combined output; raises ProcessFailed on a non-zero exit."""
+    argv = [str(a) for a in argv]
+    log.debug("run %s (cwd=%s)", argv, cwd)
+    try:
+        completed = subprocess.run(
+            argv, cwd=cwd, env=env, timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
+    except FileNotFoundError as e:
+        raise ProcessFailed(argv, 127, f"{argv[0]}: not found") from e
+    except subprocess.TimeoutExpired as e:
+        raise ProcessFailed(argv, 124, f"timed out after {timeout}s\n{e.output or ''}") from e
+    log.debug("exit %s; output:\n%s", completed.returncode, completed.stdout)
+    if completed.returncode != 0:
+        raise ProcessFailed(argv, completed.returncode, completed.stdout)
+    return completed.stdout
+
+
+def which(name: str) -> Path | None:
+    found = shutil.which(name)
+    return Path(found) if found else None

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Modern Kotlin compiler from npm (the full JetBrains distribution is published there; Maven
+# Central is unreachable and Debian's kotlin is 1.3). kotlinc ends up at
+# $MOBILEKIT_HOME/kotlin/node_modules/kotlin-compiler/bin/kotlinc (npm links only kotlinc-js).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+VERSION=2.4.20
+dir="$MOBILEKIT_HOME/kotlin"
+kotlinc="$dir/node_modules/kotlin-compiler/bin/kotlinc"
+marker="$dir/.complete-$VERSION"
+
+if [ -f "$marker" ]; then
+  echo "kotlin: kotlinc $VERSION already installed ($kotlinc)"
+  exit 0
+fi
+command -v npm >/dev/null || { echo "kotlin: npm not found (apt-get install npm)" >&2; exit 1; }
+command -v java >/dev/null || { echo "kotlin: java not found (a JDK 17 is expected at /usr/bin/java)" >&2; exit 1; }
+
+rm -f "$dir"/.complete-*
+mkdir -p "$dir"
+# A package.json of our own keeps npm from walking up to some parent project.
+[ -f "$dir/package.json" ] || echo '{"name": "mobilekit-kotlin", "private": true}' > "$dir/package.json"
+npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "kotlin-compiler@$VERSION"
+
+# Verify: compile and run a hello world (a cold kotlinc takes 10-20 s).
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo 'fun main() { println("hello from kotlin " + KotlinVersion.CURRENT) }' > "$tmp/hello.kt"
+"$kotlinc" "$tmp/hello.kt" -d "$tmp/hello.jar"
+out=$(java -cp "$tmp/hello.jar:$dir/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar" HelloKt)
+[ "$out" = "hello from kotlin $VERSION" ] || { echo "kotlin: hello world printed '$out'" >&2; exit 1; }
+"$kotlinc" -version 2>&1 | grep -F "$VERSION"
+
+touch "$marker"
+echo "kotlin: kotlinc $VERSION installed ($kotlinc)"

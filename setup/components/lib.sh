@@ -1,0 +1,60 @@
+# Shared helpers for the setup components (sourced, not run).
+set -euo pipefail
+: "${MOBILEKIT_HOME:?run through setup/install.sh}"
+
+# Prints the first Debian mirror URI of this machine's apt sources (never hard-coded).
+debian_mirror() {
+  local uri
+  uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1 | awk '{print $2}')
+  if [ -z "$uri" ]; then
+    uri=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1 | awk '{print $2}')
+  fi
+  if [ -z "$uri" ]; then
+    echo "setup: cannot find a Debian mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list" >&2
+    return 1
+  fi
+  echo "$uri"
+}
+
+# apt-get install only the packages that are missing, so a second run does not touch apt.
+apt_install_missing() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# Mounts proc, sys and dev into the chroot $1 (dev recursively and as a slave, so unmounting the
+# chroot's copy never propagates back to the host's /dev).
+chroot_mount_system() {
+  local root=$1
+  mount -t proc proc "$root/proc"
+  mount -t sysfs sysfs "$root/sys"
+  mount --rbind /dev "$root/dev"
+  mount --make-rslave "$root/dev"
+}
+
+# Unmounts everything mounted at or below $1, deepest first; falls back to a lazy unmount so a
+# busy mount never survives. Safe to call when nothing is mounted.
+chroot_unmount_all() {
+  local root
+  root=$(realpath -m "$1")
+  findmnt -rn -o TARGET | awk -v r="$root" '$0 == r || index($0, r "/") == 1' | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m"; done
+}
+
+# Refuses to go on while anything is still mounted below $1 (guards every rm -rf of a chroot,
+# which would otherwise delete through a bind mount of /dev or of a user's package).
+chroot_assert_unmounted() {
+  local root
+  root=$(realpath -m "$1")
+  if findmnt -rn -o TARGET | awk -v r="$root" 'index($0, r "/") == 1 { found = 1 } END { exit !found }'; then
+    echo "setup: something is still mounted below $root; unmount it first (findmnt -R $root)" >&2
+    return 1
+  fi
+}
