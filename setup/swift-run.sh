@@ -23,6 +23,7 @@ root="$MOBILEKIT_HOME/swift/chroot"
 # (/usr/bin/swift is an absolute symlink, valid only inside the chroot: test the link itself)
 [ -L "$root/usr/bin/swift" ] || { echo "swift-run: no Swift chroot at $root; run: bash setup/install.sh swift" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "swift-run: mount and chroot need root" >&2; exit 1; }
+reexec_in_private_mount_ns "$pkg" "$@"
 
 exec 9>"$MOBILEKIT_HOME/swift/.lock"
 if ! flock -n 9; then

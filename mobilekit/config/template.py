@@ -77,3 +77,36 @@ def render_init(*, model_dir: Path, config_path: Path, name: str, task: str, lab
                 lines.append(f"# {f.name} = {_toml_literal(default)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def reference_markdown() -> str:
+    """The README's configuration reference (a test keeps the README in sync with this)."""
+    out = []
+    for section, cls in SECTIONS.items():
+        out.append(f"### [{section}]\n\n{_SECTION_HELP[section]}\n")
+        out.append("| key | default | meaning |\n|---|---|---|")
+        for f in fields(cls):
+            meta = f.metadata
+            if meta["required"]:
+                default = "**required**"
+            elif meta["derived"]:
+                default = "derived"
+            elif f.default is None:
+                default = "unset"
+            else:
+                value = f.default.as_posix() if isinstance(f.default, Path) else f.default
+                default = f"`{_toml_literal(value)}`"
+            doc = meta["help"]
+            if meta["choices"]:
+                doc += " One of: " + ", ".join(f"`{c}`" for c in meta["choices"]) + "."
+            if meta["min"] is not None and meta["max"] is not None:
+                doc += f" Range {meta['min']:g} to {meta['max']:g}."
+            elif meta["min"] is not None:
+                doc += f" At least {meta['min']:g}."
+            out.append(f"| `{f.name}` | {default} | {doc.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # python -m mobilekit.config.template > reference.md
+    print(reference_markdown(), end="")

@@ -20,10 +20,11 @@ import traceback
 from pathlib import Path
 
 
-def _run_onnx2tf(onnx_path: str, work_dir: str) -> None:
+def _run_onnx2tf(onnx_path: str, work_dir: str):
+    """Run onnx2tf; returns the tf_keras model it built (its float32/float16 .tflite are on disk)."""
     import onnx2tf
 
-    onnx2tf.convert(
+    return onnx2tf.convert(
         input_onnx_file_path=onnx_path,
         output_folder_path=work_dir,
         output_signaturedefs=True,
@@ -34,19 +35,13 @@ def _run_onnx2tf(onnx_path: str, work_dir: str) -> None:
     )
 
 
-def _signature_inputs(saved_model_dir: str) -> dict:
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(saved_model_dir)
-    sig = loaded.signatures["serving_default"]
-    return {name: (spec.shape.as_list(), spec.dtype) for name, spec in sig.structured_input_signature[1].items()}
-
-
-def _quantize(saved_model_dir: str, variant: str, calibration: dict | None) -> bytes:
+def _quantize(model, variant: str, calibration: dict | None) -> bytes:
+    """int8 variants from onnx2tf's keras model (as onnx2tf makes its float32 model, so the
+    signature keeps the ONNX input and output names)."""
     import numpy as np
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "dynamic-int8":
         # int8 weights, float activations: no calibration needed.
@@ -56,20 +51,19 @@ def _quantize(saved_model_dir: str, variant: str, calibration: dict | None) -> b
         raise ValueError(variant)
     if not calibration:
         raise RuntimeError("full-int8 needs calibration data")
-    sig_inputs = _signature_inputs(saved_model_dir)
-    print(f"[mobilekit] signature inputs: {sig_inputs}", flush=True)
-    names = list(sig_inputs)
-    unknown = [n for n in names if n not in calibration]
+    inputs = [(t.name, t.dtype.as_numpy_dtype) for t in model.inputs]
+    print(f"[mobilekit] model inputs: {inputs}", flush=True)
+    unknown = [n for n, _ in inputs if n not in calibration]
     if unknown:
         raise RuntimeError(f"calibration data lacks {unknown}; has {sorted(calibration)}")
-    count = len(calibration[names[0]])
+    count = len(calibration[inputs[0][0]])
 
     def representative_dataset():
-        # One row at a time (the graph has batch 1), int32 as the model expects. onnx2tf's own
-        # calibration path (custom_input_op_name_np_data_path) casts every input to float32 and
-        # normalizes it as an image, which does not fit token ids; hence our own converter call.
+        # One row at a time (the graph has batch 1), int32 as the model expects, in the model's
+        # input order. onnx2tf's own calibration path (custom_input_op_name_np_data_path) casts
+        # every input to float32 and normalizes it like an image, which does not fit token ids.
         for i in range(count):
-            yield {n: np.asarray(calibration[n][i:i + 1], dtype=sig_inputs[n][1].as_numpy_dtype) for n in names}
+            yield [np.asarray(calibration[n][i:i + 1], dtype=dtype) for n, dtype in inputs]
 
     converter.representative_dataset = representative_dataset
     # int8 kernels wherever they exist; float builtins as fallback (no Flex ops, apps can't run them).
@@ -92,7 +86,7 @@ def main(request_path: str) -> int:
         start = time.monotonic()
         print(f"[mobilekit] onnx2tf {job['onnx']} -> {job['work_dir']}", flush=True)
         try:
-            _run_onnx2tf(job["onnx"], job["work_dir"])
+            model = _run_onnx2tf(job["onnx"], job["work_dir"])
         except SystemExit as e:  # onnx2tf reports its errors by exiting
             print(f"[mobilekit] onnx2tf exited with {e.code}", flush=True)
             return 3
@@ -108,10 +102,10 @@ def main(request_path: str) -> int:
                     return 4
                 Path(out).write_bytes(made.read_bytes())
             else:
-                if not (work / "saved_model.pb").is_file():
-                    print(f"[mobilekit] onnx2tf wrote no SavedModel in {work}", flush=True)
+                if model is None:
+                    print("[mobilekit] onnx2tf returned no model", flush=True)
                     return 4
-                Path(out).write_bytes(_quantize(str(work), variant, calibration))
+                Path(out).write_bytes(_quantize(model, variant, calibration))
             timings[variant] = time.monotonic() - start
             print(f"[mobilekit] wrote {variant}: {out}", flush=True)
     Path(request["result"]).write_text(json.dumps({"timings": timings}))

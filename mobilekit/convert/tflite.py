@@ -76,16 +76,27 @@ def variant_file_name(variant: str) -> str:
     return f"model_{variant.replace('-', '_')}.tflite"
 
 
-def rewrite_mask_constants(onnx_path: Path, out_path: Path, value: float = MASK_VALUE_FOR_INT8) -> int:
-    """Copy ``onnx_path`` to ``out_path`` with huge negative scalar float constants set to ``value``.
+def prepare_onnx_for_onnx2tf(onnx_path: Path, out_path: Path, *,
+                             mask_value: float | None = None) -> int:
+    """Copy ``onnx_path`` to ``out_path`` ready for onnx2tf; return how many mask constants changed.
 
-    Returns how many constants were rewritten (0 means the graph had no such mask constant).
+    * The batch axis is fixed to 1 on every input and output (apps run one text at a time).
+      With a symbolic batch, Shape ops survive onnxsim and onnx2tf 1.29 fails on them
+      ("Dimensions must be equal", bool Mul in the mask expansion).
+    * With ``mask_value``, scalar float constants below -1e30 (the attention mask's float32 min)
+      are set to ``mask_value`` (see MASK_VALUE_FOR_INT8).
     """
     import numpy as np
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(onnx_path))
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_param")
+            dims[0].dim_value = 1
+    del model.graph.value_info[:]
     count = 0
 
     def fix(tensor) -> bool:
@@ -94,16 +105,17 @@ def rewrite_mask_constants(onnx_path: Path, out_path: Path, value: float = MASK_
         arr = numpy_helper.to_array(tensor)
         if arr.size != 1 or not float(arr.reshape(-1)[0]) < _MASK_CONSTANT_THRESHOLD:
             return False
-        tensor.CopyFrom(numpy_helper.from_array(np.full(arr.shape, value, dtype=arr.dtype), tensor.name))
+        tensor.CopyFrom(numpy_helper.from_array(np.full(arr.shape, mask_value, dtype=arr.dtype), tensor.name))
         return True
 
-    for init in model.graph.initializer:
-        count += fix(init)
-    for node in model.graph.node:
-        if node.op_type in ("Constant", "ConstantOfShape"):
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR:
-                    count += fix(attr.t)
+    if mask_value is not None:
+        for init in model.graph.initializer:
+            count += fix(init)
+        for node in model.graph.node:
+            if node.op_type in ("Constant", "ConstantOfShape"):
+                for attr in node.attribute:
+                    if attr.type == onnx.AttributeProto.TENSOR:
+                        count += fix(attr.t)
     onnx.save(model, str(out_path))
     return count
 
@@ -202,14 +214,14 @@ def convert_tflite_detailed(
     if plain:
         # onnx2tf names its outputs after the ONNX file's stem: give it a fixed one.
         src = work / "model.onnx"
-        shutil.copyfile(onnx_path, src)
+        prepare_onnx_for_onnx2tf(onnx_path, src)
         jobs.append({"onnx": str(src), "work_dir": str(work / "plain"),
                      "outputs": {v: str(paths[v]) for v in plain}})
     rewritten = 0
     calibration_npz = None
     if "full-int8" in variants:
         src = work / "model_int8.onnx"
-        rewritten = rewrite_mask_constants(onnx_path, src)
+        rewritten = prepare_onnx_for_onnx2tf(onnx_path, src, mask_value=MASK_VALUE_FOR_INT8)
         jobs.append({"onnx": str(src), "work_dir": str(work / "int8"),
                      "outputs": {"full-int8": str(paths["full-int8"])}})
         calibration_npz = work / "calibration.npz"

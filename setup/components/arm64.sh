@@ -29,7 +29,7 @@ mmdebstrap --mode=root --variant=extract --architectures=arm64 \
 
 # The aarch64 wheels (and their numpy) from PyPI, installed by the host's pip. manylinux2014 alone
 # finds nothing: ai-edge-litert's aarch64 wheels are manylinux_2_27.
-python3 -m pip install -q --no-warn-conflicts --target "$sysroot/opt/site" \
+python3 -m pip install -q --no-warn-conflicts --root-user-action=ignore --target "$sysroot/opt/site" \
   --platform manylinux_2_27_aarch64 --platform manylinux2014_aarch64 --only-binary=:all: \
   --python-version 3.11 --implementation cp --abi cp311 --abi abi3 --abi none \
   "ai-edge-litert==$LITERT"

@@ -58,3 +58,14 @@ chroot_assert_unmounted() {
     return 1
   fi
 }
+
+# Re-runs the calling script in a private mount namespace: whatever it mounts then vanishes when it
+# exits, even when killed with SIGKILL, where no trap runs (a leaked rbind of /dev under
+# $MOBILEKIT_HOME would let a later `rm -rf` of the cache delete the host's device nodes).
+# The traps still unmount; this is the second line of defence. Skipped where unshare is refused.
+reexec_in_private_mount_ns() {
+  if [ -z "${MOBILEKIT_MOUNT_NS:-}" ] && unshare --mount --propagation private true 2>/dev/null; then
+    export MOBILEKIT_MOUNT_NS=1
+    exec unshare --mount --propagation private bash "$(realpath "$0")" "$@"
+  fi
+}

@@ -16,6 +16,7 @@ if [ -f "$marker" ]; then
   exit 0
 fi
 [ "$(id -u)" -eq 0 ] || { echo "swift: debootstrap, mount and chroot need root" >&2; exit 1; }
+reexec_in_private_mount_ns
 
 apt_install_missing debootstrap
 mirror=$(debian_mirror)

@@ -1,0 +1,119 @@
+"""verify: every variant against the original torch model, on real task text.
+
+Each variant gets parity lines (max/mean abs diff, argmax agreement or cosine) and, when the text
+has labels, its task accuracy next to the original's. A variant that misses a tolerance or the
+accuracy budget is rejected with the reason; `--strict` turns any rejection into a failed build.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mobilekit.config import Config
+from mobilekit.errors import VerificationError
+from mobilekit.stages import model_ref, text_refs
+from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
+from mobilekit.stages.convert import tflite_artifact
+
+
+@register_stage
+class VerifyStage(Stage):
+    NAME = "verify"
+    SUMMARY = "check every variant against the original: parity and task accuracy"
+
+    def inputs(self, config: Config) -> dict[str, ArtifactRef]:
+        refs = {"model": model_ref(config), "onnx": ArtifactRef("export", "onnx"), **text_refs(config)}
+        for variant in config.convert.tflite:
+            refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
+        return refs
+
+    def parameters(self, config: Config) -> dict[str, Any]:
+        data = config.data
+        return {
+            "samples": config.verify.samples,
+            "accuracy_budget": config.verify.accuracy_budget,
+            "text": [data.format, data.text_column, data.label_column, data.validation_fraction, data.test_fraction, data.seed],
+        }
+
+    def run(self, ctx: StageContext) -> StageOutput:
+        import numpy as np
+
+        from mobilekit.convert.onnx_export import reference_outputs, tokenize
+        from mobilekit.modelinfo import label_names
+        from mobilekit.samples import load_samples
+        from mobilekit.verify.parity import compare, default_tolerance
+
+        config = ctx.config
+        model_dir = ctx.inputs["model"]
+        task = config.model.task
+        names = label_names(config, model_dir)
+        samples = load_samples(config, ctx.inputs, limit=config.verify.samples, label_names=names)
+        input_names = ctx.input_metadata["onnx"]["input_names"]
+        encodings = tokenize(model_dir, samples.texts, config.model.sequence_length)
+        encodings = {name: encodings[name] for name in input_names}
+        labels = np.asarray(samples.labels) if samples.labels is not None else None
+
+        with ctx.progress.task(f"torch reference on {len(samples.texts)} texts"):
+            reference = reference_outputs(model_dir, encodings, task=task, pooling=config.model.pooling, normalize=config.model.normalize)
+
+        variants = {"onnx": ("onnx", ctx.inputs["onnx"])}
+        for variant in config.convert.tflite:
+            variants[f"tflite-{variant}"] = (variant, ctx.inputs[tflite_artifact(variant)])
+
+        results = {}
+        with ctx.progress.task("verifying variants", total=len(variants)) as task_progress:
+            for name, (family, path) in variants.items():
+                task_progress.describe(f"verifying {name}")
+                outputs = _run_variant(name, path, encodings)
+                report = compare(reference, outputs, task=task, labels=labels, tolerance=default_tolerance(family))
+                results[name] = _decide(report.to_dict(), config.verify.accuracy_budget)
+                task_progress.advance()
+
+        rejected = {name: r["reasons"] for name, r in results.items() if not r["ships"]}
+        for name, result in results.items():
+            ctx.log.info("%s: %s", name, "ships" if result["ships"] else f"rejected: {'; '.join(result['reasons'])}")
+        summary = {
+            "task": task,
+            "samples": len(samples.texts),
+            "sample_source": samples.source,
+            "labelled": labels is not None,
+            "accuracy_budget": config.verify.accuracy_budget,
+            "variants": results,
+            "shipping": [name for name, r in results.items() if r["ships"]],
+            "rejected": rejected,
+        }
+        out = ctx.out_dir / "results.json"
+        out.write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
+        if rejected and ctx.strict:
+            lines = "; ".join(f"{name}: {', '.join(reasons)}" for name, reasons in rejected.items())
+            raise VerificationError(
+                f"{len(rejected)} variant(s) rejected: {lines}",
+                hint="see the verify lines above; loosen verify.accuracy_budget, drop the variant from convert.tflite, or build without --strict",
+            )
+        return StageOutput(
+            artifacts={"results": out},
+            metrics={"shipping": summary["shipping"], "rejected": rejected, "samples": len(samples.texts)},
+        )
+
+
+def _run_variant(name: str, path, encodings):
+    if name == "onnx":
+        from mobilekit.runners.onnx_runner import run_onnx
+
+        return run_onnx(path, encodings)
+    from mobilekit.runners.tflite_runner import run_tflite
+
+    return run_tflite(path, encodings)
+
+
+def _decide(report: dict, accuracy_budget: float) -> dict:
+    """A variant ships when every parity check passed and it lost at most the budget in accuracy."""
+    reasons = [f"{c['name']} {c['value']:.4g} vs tolerance {c['tolerance']:.4g}" for c in report["checks"] if not c["passed"]]
+    accuracy, reference = report.get("accuracy"), report.get("reference_accuracy")
+    if accuracy is not None and reference is not None:
+        drop_points = (reference - accuracy) * 100
+        report["accuracy_drop_points"] = drop_points
+        if drop_points > accuracy_budget:
+            reasons.append(f"accuracy {accuracy:.2%} is {drop_points:.2f} points below the original's {reference:.2%} (budget {accuracy_budget:g})")
+    return {**report, "ships": not reasons, "reasons": reasons}
