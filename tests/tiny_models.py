@@ -217,3 +217,70 @@ def make_trained_tiny_classifier(dir: Path, *, seed: int = 0, steps: int = 60,
     model.eval()
     model.save_pretrained(dir)
     return dir
+
+
+# --- Converted artifacts shared by tests ----------------------------------------------------------
+# Converting with onnx2tf takes ~10 s per run, so every test module (in tests/convert, tests/runners,
+# tests/verify) shares one conversion per model per pytest session through this in-process cache.
+
+TEST_SEQUENCE_LENGTH = 16  # not the hidden size (32): see the onnx2tf bug in shared/toolchains.md
+_CACHE: dict[str, object] = {}
+_ROOT: Path | None = None
+
+
+def _cache_root() -> Path:
+    global _ROOT
+    if _ROOT is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _ROOT = Path(tempfile.mkdtemp(prefix="mobilekit-tests-"))
+        atexit.register(shutil.rmtree, _ROOT, True)
+    return _ROOT
+
+
+def _cached(key: str, build):
+    if key not in _CACHE:
+        _CACHE[key] = build(_cache_root() / key)
+    return _CACHE[key]
+
+
+def cached_classifier() -> Path:
+    """The trained tiny classifier folder (shared, do not modify)."""
+    return _cached("classifier", make_trained_tiny_classifier)
+
+
+def cached_embedder() -> Path:
+    """A tiny sentence-embedding folder (mean pooling + Normalize; shared, do not modify)."""
+    return _cached("embedder", lambda d: make_tiny_bert(d, task="sentence-embedding", seed=3))
+
+
+def cached_onnx(kind: str):
+    """OnnxExportInfo for "classifier" or "embedder" at TEST_SEQUENCE_LENGTH."""
+    from mobilekit.convert.onnx_export import export_onnx
+
+    def build(d: Path):
+        model_dir = cached_classifier() if kind == "classifier" else cached_embedder()
+        task = "text-classification" if kind == "classifier" else "sentence-embedding"
+        return export_onnx(model_dir, d / "model.onnx", task=task, sequence_length=TEST_SEQUENCE_LENGTH)
+
+    return _cached(f"onnx-{kind}", build)
+
+
+def calibration_texts() -> list[str]:
+    return sentiment_samples(32, seed=7)[0] + ["Café 中文 playing!", "", "a " * 40]
+
+
+def cached_tflite(kind: str):
+    """TfliteConversion of cached_onnx(kind) with all four variants."""
+    from mobilekit.convert.onnx_export import tokenize
+    from mobilekit.convert.tflite import VARIANTS, convert_tflite_detailed
+
+    def build(d: Path):
+        model_dir = cached_classifier() if kind == "classifier" else cached_embedder()
+        calibration = tokenize(model_dir, calibration_texts(), TEST_SEQUENCE_LENGTH)
+        return convert_tflite_detailed(cached_onnx(kind).path, d, variants=list(VARIANTS),
+                                       calibration=calibration)
+
+    return _cached(f"tflite-{kind}", build)

@@ -245,6 +245,11 @@ def _check_consistency(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: distill.enabled = true needs text to distill on", hint="set data.path or data.unlabelled_path")
     if config.distill.layers is not None and any(layer < 0 for layer in config.distill.layers):
         raise ConfigError(f"{where}: distill.layers = {list(config.distill.layers)} has a negative layer index", hint="layers are 0-based teacher layer indices")
+    if config.distill.hidden_size is not None and model.task != "text-classification":
+        raise ConfigError(
+            f"{where}: distill.hidden_size = {config.distill.hidden_size} is only supported for text-classification",
+            hint="a narrower sentence encoder's embeddings cannot be compared with the teacher's; remove distill.hidden_size",
+        )
     if "full-int8" in config.convert.tflite and data.path is None and config.verify.texts_path is None:
         raise ConfigError(
             f"{where}: convert.tflite asks for full-int8, which needs calibration text, but neither data.path nor verify.texts_path is set",

@@ -75,18 +75,26 @@ class FinetuneConfig:
     enabled: bool = option(False, "Fine-tune the model on [data] before anything else.", kind="bool")
     epochs: int = option(3, "Maximum training epochs (early stopping may end sooner).", kind="int", min=1, max=100)
     batch_size: int = option(32, "Training batch size.", kind="int", min=1, max=4096)
-    learning_rate: float = option(5e-5, "AdamW learning rate.", kind="float", min=1e-7, max=1.0)
+    learning_rate: float = option(5e-5, "AdamW learning rate (linear warm-up over the first 10% of steps, then linear decay).", kind="float", min=1e-7, max=1.0)
     patience: int = option(1, "Epochs without validation improvement before stopping.", kind="int", min=0, max=100)
+    max_train_samples: int | None = option(None, "Train on at most this many rows of the training split (default all).", kind="int", min=1)
 
 
 @dataclass(frozen=True)
 class DistillConfig:
     enabled: bool = option(False, "Distill a smaller student from the (fine-tuned) model.", kind="bool")
-    layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one.", kind="list[int]")
+    layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one, ending with the last.", kind="list[int]")
+    hidden_size: int | None = option(None, "Student hidden size, smaller than the teacher's and a multiple of its head size (default: the teacher's).", kind="int", min=8)
     temperature: float = option(2.0, "Softmax temperature of the soft-target loss.", kind="float", min=0.1, max=100.0)
     alpha: float = option(0.5, "Weight of the soft-target loss (1 - alpha goes to the hard labels).", kind="float", min=0.0, max=1.0)
-    epochs: int = option(3, "Distillation epochs.", kind="int", min=1, max=100)
-    trim_vocabulary: bool = option(False, "Keep only the tokens the task corpus needs.", kind="bool")
+    hidden_weight: float = option(0.0, "Weight of the hidden-state matching loss (MSE to the teacher's kept layers, TinyBERT-style).", kind="float", min=0.0, max=1000.0)
+    attention_weight: float = option(0.0, "Weight of the attention matching loss (MSE to the teacher's kept layers' attention maps).", kind="float", min=0.0, max=1000.0)
+    epochs: int = option(3, "Distillation epochs (the student of the best validation epoch is kept).", kind="int", min=1, max=100)
+    batch_size: int = option(32, "Distillation batch size.", kind="int", min=1, max=4096)
+    learning_rate: float = option(1e-4, "AdamW learning rate of the student.", kind="float", min=1e-7, max=1.0)
+    max_train_samples: int | None = option(None, "Distill on at most this many training texts (labelled + unlabelled; default all).", kind="int", min=1)
+    trim_vocabulary: bool = option(False, "Keep only the tokens the task corpus needs (+ every single-character piece and the special tokens).", kind="bool")
+    trim_min_count: int = option(1, "With trim_vocabulary: keep a corpus token only when it occurs at least this often in the training text.", kind="int", min=1, max=1000000)
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,8 @@ class AndroidConfig:
     group_id: str = option(DERIVED, "Maven groupId; default the package.", kind="maven_id")
     artifact_id: str = option(DERIVED, "Maven artifactId; default <project-name>.", kind="maven_id")
     min_sdk: int = option(23, "minSdk of the library.", kind="int", min=23, max=35)
+    model_variant: str = option("auto", "TFLite variant shipped in the library; auto = the smallest one verify accepted.", kind="choice", choices=("auto",) + TFLITE_VARIANTS)
+    run_tests: bool = option(True, "Compile the library and run its generated JUnit tests while packaging.", kind="bool")
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,8 @@ class IosConfig:
     enabled: bool = option(True, "Generate and package the Swift package.", kind="bool")
     module: str = option(DERIVED, "Swift module and library product; default <ProjectName>Kit.", kind="swift_module")
     class_name: str = option(DERIVED, "Wrapper type; default as on Android.", kind="type_name")
+    model_variant: str = option("auto", "Core ML variant shipped in the package; auto = the smallest one verify accepted.", kind="choice", choices=("auto",) + COREML_VARIANTS)
+    run_tests: bool = option(True, "Build the package and run its generated XCTest tests (Swift chroot) while packaging.", kind="bool")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ result next to it and exits 0, or exits non-zero with the reason in the log.
 
 Request fields:
   jobs: list of {"onnx": path, "work_dir": path, "outputs": {variant: path}}
-        one onnx2tf run per job; variants made from that run's SavedModel.
+        one onnx2tf run per job; float32/float16 are onnx2tf's files; int8 variants are made
+        from the keras model that run returns.
   calibration_npz: path or null (arrays named like the model's inputs, int32 [N, seq])
 """
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -318,7 +319,9 @@ def export_onnx(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".partial")
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # TracerWarnings from transformers' mask code: shapes are fixed by design here.
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper,
                 _example_inputs(info, sequence_length),

@@ -3,7 +3,7 @@
 Variants:
   float32       onnx2tf's float32 model
   float16       onnx2tf's float16-weights model (float32 inputs/outputs, weights dequantized at load)
-  dynamic-int8  int8 weights, float activations (TFLiteConverter from onnx2tf's SavedModel)
+  dynamic-int8  int8 weights, float activations (TFLiteConverter on onnx2tf's keras model)
   full-int8     int8 weights and activations, calibrated on ``calibration`` (int32 token ids in,
                 float32 out); made from a copy of the ONNX graph whose attention-mask constant
                 (float32 min) is rewritten to ``MASK_VALUE_FOR_INT8``: with float32 min the
@@ -232,7 +232,11 @@ def convert_tflite_detailed(
     request_path.write_text(json.dumps(request, indent=2))
 
     start = time.monotonic()
-    _run_driver(request_path, log_path, timeout_s)
+    try:
+        _run_driver(request_path, log_path, timeout_s)
+    except ConversionError:
+        _remove(paths.values())
+        raise
     seconds = {"total": time.monotonic() - start}
     seconds.update(json.loads((work / "result.json").read_text())["timings"])
     missing = [v for v, p in paths.items() if not p.is_file()]
@@ -245,10 +249,19 @@ def convert_tflite_detailed(
     if guard:
         guard_variant = "float32" if "float32" in paths else None
         if guard_variant:
-            result.guard_max_abs_diff = _guard(onnx_path, paths[guard_variant], shapes, calibration, log_path)
+            try:
+                result.guard_max_abs_diff = _guard(onnx_path, paths[guard_variant], shapes, calibration, log_path)
+            except ConversionError:
+                _remove(paths.values())  # never leave a wrong model where a stage could pick it up
+                raise
     if not keep_work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _remove(paths) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
 
 
 def _run_driver(request_path: Path, log_path: Path, timeout_s: int) -> None:

@@ -14,6 +14,10 @@ def tflite_artifact(variant: str) -> str:
     return f"tflite-{variant}"
 
 
+def coreml_artifact(variant: str) -> str:
+    return f"coreml-{variant}"
+
+
 @register_stage
 class ConvertStage(Stage):
     NAME = "convert"

@@ -1,18 +1,102 @@
-"""generate: render the Kotlin library and the Swift package (not implemented in this version)."""
+"""generate: render the Kotlin library and the Swift package from templates/.
+
+Both platforms get the same ``SdkInputs``: names from the config, the model description, the
+variant verify accepted, and golden vectors computed here by the Python tokenizer and model.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from mobilekit.config import Config
-from mobilekit.stages.base import Stage, register_stage
+from mobilekit.errors import VerificationError
+from mobilekit.stages import model_ref
+from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
+from mobilekit.stages.convert import coreml_artifact, tflite_artifact
+
 
 
 @register_stage
 class GenerateStage(Stage):
     NAME = "generate"
     SUMMARY = "render the Android library and the Swift package from templates"
-    AVAILABLE = False
+    VERSION = 1
 
     def skip_reason(self, config: Config) -> str | None:
         if not (config.android.enabled or config.ios.enabled):
             return "android.enabled and ios.enabled are both false"
         return None
+
+    def inputs(self, config: Config) -> dict[str, ArtifactRef]:
+        refs = {"model": model_ref(config), "verify": ArtifactRef("verify", "results"), "onnx": ArtifactRef("export", "onnx")}
+        if config.android.enabled:
+            for variant in config.convert.tflite:
+                refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
+        if config.ios.enabled:
+            for variant in config.convert.coreml:
+                refs[coreml_artifact(variant)] = ArtifactRef("convert", coreml_artifact(variant))
+        return refs
+
+    def parameters(self, config: Config) -> dict[str, Any]:
+        return {
+            "project": [config.project.name, config.project.version],
+            "android": {k: v for k, v in vars(config.android).items() if k != "run_tests"},
+            "ios": {k: v for k, v in vars(config.ios).items() if k != "run_tests"},
+            "templates": _template_versions(),
+        }
+
+    def run(self, ctx: StageContext) -> StageOutput:
+        from mobilekit.sdk.build_inputs import build_sdk_inputs
+
+        config = ctx.config
+        verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
+        with ctx.progress.task("computing golden vectors"):
+            inputs = build_sdk_inputs(config, ctx.inputs, ctx.input_metadata, verify)
+        artifacts, metrics = {}, {}
+        if config.android.enabled:
+            from mobilekit.sdk.android.generator import generate_android
+
+            with ctx.progress.task("rendering the Android library"):
+                generate_android(inputs, ctx.out_dir / "android")
+            artifacts["android"] = ctx.out_dir / "android"
+            metrics["android_variant"] = inputs.tflite_variant
+        if config.ios.enabled:
+            from mobilekit.sdk.ios.generator import generate_ios
+
+            with ctx.progress.task("rendering the Swift package"):
+                generate_ios(inputs, ctx.out_dir / "ios")
+            artifacts["ios"] = ctx.out_dir / "ios"
+            metrics["ios_variant"] = inputs.coreml_variant
+        return StageOutput(artifacts=artifacts, metrics=metrics)
+
+
+def _template_versions() -> dict[str, str]:
+    from mobilekit.templating import TEMPLATES_ROOT
+
+    versions = {}
+    for platform in ("android", "ios"):
+        version_file = TEMPLATES_ROOT / platform / "template.json"
+        versions[platform] = json.loads(version_file.read_text())["version"] if version_file.exists() else "missing"
+    return versions
+
+
+def choose_variant(requested: str, candidates: list[str], verify: dict, prefix: str, sizes: dict[str, int]) -> str:
+    """The variant to ship: the one asked for (it must have passed verify), or the smallest that did."""
+    shipping = set(verify.get("shipping", []))
+    if requested != "auto":
+        name = f"{prefix}-{requested}"
+        if name not in shipping:
+            reasons = verify.get("rejected", {}).get(name) or ["it was not built or verified"]
+            raise VerificationError(
+                f"{name} was asked for but verify did not accept it: {'; '.join(reasons)}",
+                hint="pick another model_variant, or \"auto\" for the smallest accepted one",
+            )
+        return requested
+    accepted = [c for c in candidates if f"{prefix}-{c}" in shipping]
+    if not accepted:
+        raise VerificationError(
+            f"no {prefix} variant passed verification (built: {', '.join(candidates) or 'none'})",
+            hint="see verify/results.json for the reasons; loosen verify.accuracy_budget or add a float variant",
+        )
+    return min(accepted, key=lambda c: (sizes.get(c, 0), candidates.index(c)))

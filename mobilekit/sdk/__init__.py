@@ -1,0 +1,1 @@
+"""Generated SDKs: the inputs they share, golden vectors, and one subpackage per platform."""

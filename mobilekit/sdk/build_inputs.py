@@ -1,0 +1,79 @@
+"""Assembles ``SdkInputs`` from the config and the artifacts of earlier stages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mobilekit import __version__
+from mobilekit.config import Config
+from mobilekit.fsutil import sha256_tree
+from mobilekit.sdk.golden import TOKENIZER_CORPUS, output_goldens, tokenization_goldens
+from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
+
+GOLDEN_OUTPUT_TEXTS = 6
+
+
+def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str, dict], verify: dict) -> SdkInputs:
+    from mobilekit.convert.onnx_export import reference_outputs, tokenize
+    from mobilekit.stages.generate import choose_variant
+
+    model_dir = inputs["model"]
+    description = metadata["onnx"]
+    settings = description["tokenizer"]
+    vocab_file = model_dir / "vocab.txt"
+    vocab = vocab_file.read_text(encoding="utf-8").splitlines()
+
+    tflite_variant = tflite_model = coreml_variant = coreml_model = None
+    if config.android.enabled:
+        sizes = {v: inputs[f"tflite-{v}"].stat().st_size for v in config.convert.tflite}
+        tflite_variant = choose_variant(config.android.model_variant, list(config.convert.tflite), verify, "tflite", sizes)
+        tflite_model = inputs[f"tflite-{tflite_variant}"]
+    if config.ios.enabled and config.convert.coreml:
+        from mobilekit.fsutil import tree_size
+
+        sizes = {v: tree_size(inputs[f"coreml-{v}"]) for v in config.convert.coreml}
+        coreml_variant = choose_variant(config.ios.model_variant, list(config.convert.coreml), verify, "coreml", sizes)
+        coreml_model = inputs[f"coreml-{coreml_variant}"]
+
+    texts = [t for t in TOKENIZER_CORPUS if t.strip()][:GOLDEN_OUTPUT_TEXTS]
+    encodings = tokenize(model_dir, texts, config.model.sequence_length)
+    encodings = {name: encodings[name] for name in description["input_names"]}
+    raw = reference_outputs(model_dir, encodings, task=config.model.task, pooling=config.model.pooling, normalize=config.model.normalize)
+
+    return SdkInputs(
+        project_name=config.project.name,
+        version=config.project.version,
+        task=config.model.task,
+        labels=description["labels"],
+        sequence_length=config.model.sequence_length,
+        normalize=description["normalize"],
+        tokenizer=TokenizerSettings(
+            do_lower_case=bool(settings["do_lower_case"]),
+            strip_accents=settings["strip_accents"],
+            tokenize_chinese_chars=bool(settings["tokenize_chinese_chars"]),
+            unk_token=settings["unk_token"],
+            cls_token=settings["cls_token"],
+            sep_token=settings["sep_token"],
+            pad_token=settings["pad_token"],
+            max_input_chars_per_word=int(settings["max_input_chars_per_word"]),
+        ),
+        vocab=vocab,
+        vocab_file=vocab_file,
+        model_sha256=sha256_tree(model_dir),
+        mobilekit_version=__version__,
+        android_package=config.android.package,
+        android_class_name=config.android.class_name,
+        android_group_id=config.android.group_id,
+        android_artifact_id=config.android.artifact_id,
+        android_min_sdk=config.android.min_sdk,
+        tflite_model=tflite_model,
+        tflite_variant=tflite_variant,
+        ios_module=config.ios.module,
+        ios_class_name=config.ios.class_name,
+        coreml_model=coreml_model,
+        coreml_variant=coreml_variant,
+        tokenization_goldens=tokenization_goldens(model_dir, config.model.sequence_length),
+        output_goldens=output_goldens(raw, texts, task=config.model.task, labels=description["labels"]),
+        input_names=list(description["input_names"]),
+        output_name=description["output_name"],
+    )

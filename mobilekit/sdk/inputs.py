@@ -1,0 +1,91 @@
+"""What both SDK generators receive: names, the model description, the chosen model files, goldens.
+
+The generate stage builds one ``SdkInputs`` and hands it to the Android and the iOS generator, so
+both platforms are rendered from exactly the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """The BERT WordPiece behaviour the native tokenizers reproduce (from the model folder)."""
+
+    do_lower_case: bool
+    strip_accents: bool | None  # None: follow do_lower_case, as the Python BertNormalizer does
+    tokenize_chinese_chars: bool
+    unk_token: str
+    cls_token: str
+    sep_token: str
+    pad_token: str
+    max_input_chars_per_word: int
+
+
+@dataclass(frozen=True)
+class TokenizationGolden:
+    text: str
+    input_ids: list[int]
+    attention_mask: list[int]
+    token_type_ids: list[int]
+
+
+@dataclass(frozen=True)
+class OutputGolden:
+    """Expected post-processing: raw model output in, what the wrapper returns out."""
+
+    text: str
+    raw_output: list[float]  # logits (classification) or the pooled embedding, from torch
+    expected: list[Any]  # [(label, probability), ...] sorted, or the embedding as returned
+
+
+@dataclass(frozen=True)
+class SdkInputs:
+    project_name: str
+    version: str
+    task: str  # "text-classification" | "sentence-embedding"
+    labels: list[str] | None
+    sequence_length: int
+    normalize: bool | None
+    tokenizer: TokenizerSettings
+    vocab: list[str]  # id -> token, in id order
+    vocab_file: Path  # the model folder's vocab.txt
+    model_sha256: str  # of the source model folder
+    mobilekit_version: str
+    # Android
+    android_package: str
+    android_class_name: str
+    android_group_id: str
+    android_artifact_id: str
+    android_min_sdk: int
+    tflite_model: Path | None  # the variant shipped on Android
+    tflite_variant: str | None
+    # iOS
+    ios_module: str
+    ios_class_name: str
+    coreml_model: Path | None  # the .mlpackage shipped on iOS
+    coreml_variant: str | None
+    tokenization_goldens: list[TokenizationGolden] = field(default_factory=list)
+    output_goldens: list[OutputGolden] = field(default_factory=list)
+    input_names: list[str] = field(default_factory=lambda: ["input_ids", "attention_mask", "token_type_ids"])
+    output_name: str = "logits"
+
+    def model_manifest(self, *, platform: str) -> dict[str, Any]:
+        """The small JSON both SDKs ship next to the model: what it is and how to feed it."""
+        return {
+            "mobilekit_version": self.mobilekit_version,
+            "project": self.project_name,
+            "version": self.version,
+            "task": self.task,
+            "labels": self.labels,
+            "sequence_length": self.sequence_length,
+            "normalize": self.normalize,
+            "input_names": self.input_names,
+            "output_name": self.output_name,
+            "model_sha256": self.model_sha256,
+            "variant": self.tflite_variant if platform == "android" else self.coreml_variant,
+            "tokenizer": self.tokenizer.__dict__,
+        }
