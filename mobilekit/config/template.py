@@ -108,5 +108,19 @@ def reference_markdown() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-if __name__ == "__main__":  # python -m mobilekit.config.template > reference.md
-    print(reference_markdown(), end="")
+def update_readme(readme: Path) -> None:
+    """Rewrites the block between the reference markers of ``readme``."""
+    import re
+
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(r"(<!-- reference:start[^\n]*-->\n).*?(<!-- reference:end -->)", re.S)
+    readme.write_text(pattern.sub(lambda m: m.group(1) + reference_markdown() + m.group(2), text), encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m mobilekit.config.template [README.md]
+    import sys
+
+    if len(sys.argv) > 1:
+        update_readme(Path(sys.argv[1]))
+    else:
+        print(reference_markdown(), end="")

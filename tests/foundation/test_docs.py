@@ -16,7 +16,7 @@ def test_config_reference_matches_the_schema():
     text = readme()
     block = re.search(r"<!-- reference:start.*?-->\n(.*)<!-- reference:end -->", text, re.S)
     assert block, "README lost its reference markers"
-    assert block.group(1) == reference_markdown(), "README is stale: regenerate with `python -m mobilekit.config.template`"
+    assert block.group(1) == reference_markdown(), "README is stale: regenerate with `python -m mobilekit.config.template README.md`"
 
 
 def test_ci_runs_the_readme_test_command():
