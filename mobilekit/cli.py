@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -151,7 +152,22 @@ def _finish(result) -> None:
         click.echo(json.dumps({"ok": True, **result.summary()}, indent=2))
 
 
+# Library chatter that would bury mobilekit's own progress lines (weight-loading bars, TF banners).
+# Set before any heavy import; a user's explicit setting wins. The model is always a local folder,
+# so the hub is never needed.
+_QUIET_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
 def main(argv: list[str] | None = None) -> None:
+    for name, value in _QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     state = _state
     try:
         code = cli.main(args=argv, prog_name="mobilekit", standalone_mode=False)

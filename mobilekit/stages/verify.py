@@ -42,7 +42,7 @@ class VerifyStage(Stage):
         from mobilekit.convert.onnx_export import reference_outputs, tokenize
         from mobilekit.modelinfo import label_names
         from mobilekit.samples import load_samples
-        from mobilekit.verify.parity import compare, default_tolerance
+        from mobilekit.verify.parity import compare
 
         config = ctx.config
         model_dir = ctx.inputs["model"]
@@ -66,8 +66,8 @@ class VerifyStage(Stage):
             for name, (family, path) in variants.items():
                 task_progress.describe(f"verifying {name}")
                 outputs = _run_variant(name, path, encodings)
-                report = compare(reference, outputs, task=task, labels=labels, tolerance=default_tolerance(family))
-                results[name] = _decide(report.to_dict(), config.verify.accuracy_budget)
+                report = compare(reference, outputs, task=task, labels=labels, tolerance=_tolerance(family, config.verify.accuracy_budget))
+                results[name] = _decide(report)
                 task_progress.advance()
 
         rejected = {name: r["reasons"] for name, r in results.items() if not r["ships"]}
@@ -107,13 +107,25 @@ def _run_variant(name: str, path, encodings):
     return run_tflite(path, encodings)
 
 
-def _decide(report: dict, accuracy_budget: float) -> dict:
-    """A variant ships when every parity check passed and it lost at most the budget in accuracy."""
-    reasons = [f"{c['name']} {c['value']:.4g} vs tolerance {c['tolerance']:.4g}" for c in report["checks"] if not c["passed"]]
-    accuracy, reference = report.get("accuracy"), report.get("reference_accuracy")
-    if accuracy is not None and reference is not None:
-        drop_points = (reference - accuracy) * 100
-        report["accuracy_drop_points"] = drop_points
-        if drop_points > accuracy_budget:
-            reasons.append(f"accuracy {accuracy:.2%} is {drop_points:.2f} points below the original's {reference:.2%} (budget {accuracy_budget:g})")
-    return {**report, "ships": not reasons, "reasons": reasons}
+def _tolerance(family: str, accuracy_budget_points: float):
+    """The family's default tolerance, with the config's accuracy budget deciding accuracy loss."""
+    from dataclasses import replace
+
+    from mobilekit.verify.parity import default_tolerance
+
+    budget = accuracy_budget_points / 100
+    return replace(default_tolerance(family), max_accuracy_drop=budget, max_macro_f1_drop=budget)
+
+
+def _decide(report) -> dict:
+    """A variant ships when every judged check passed (parity and the accuracy budget)."""
+    result = report.to_dict()
+    metrics = report.metrics
+    return {
+        **result,
+        "accuracy": metrics.get("candidate_accuracy"),
+        "reference_accuracy": metrics.get("reference_accuracy"),
+        "macro_f1": metrics.get("candidate_macro_f1"),
+        "ships": report.passed,
+        "reasons": [check.line() for check in report.failures],
+    }
