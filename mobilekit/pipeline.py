@@ -163,6 +163,7 @@ class Pipeline:
             progress=self.progress,
             log=logging.getLogger(f"mobilekit.stages.{name}"),
             strict=strict,
+            input_sha256={k: a.sha256 for k, a in inputs.items()},
         )
         record = StageRecord(
             name=name,

@@ -131,10 +131,7 @@ def _build_model(*, task: str, vocab_size: int, num_labels: int, labels: list[st
         cls = DistilBertForSequenceClassification if task == "text-classification" else DistilBertModel
     else:
         raise ValueError(f"unknown architecture {architecture!r}")
-    if task == "sentence-embedding" and architecture == "bert":
-        model = cls(config, add_pooling_layer=False)
-    else:
-        model = cls(config)
+    model = cls(config)  # BertModel keeps its pooler, as all-MiniLM-L6-v2's checkpoint does
     model.eval()
     return model
 

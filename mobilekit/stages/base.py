@@ -37,6 +37,7 @@ class StageContext:
     progress: Progress
     log: logging.Logger
     strict: bool = False
+    input_sha256: dict[str, str] = field(default_factory=dict)  # local name -> sha256 of the input
 
 
 @dataclass

@@ -1,16 +1,40 @@
-"""finetune and distill: the "make it small" stages (not implemented in this version)."""
+"""finetune and distill: the "make it small" stages.
+
+finetune: the user's encoder + labelled data -> a teacher classifier (artifact ``model``).
+distill:  the teacher (fine-tuned, else the user's model) -> a student with fewer layers, maybe a
+          narrower width and a trimmed vocabulary (artifact ``model``), evaluated next to the
+          teacher on the test split. The work itself lives in ``mobilekit.compress``.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
 from mobilekit.config import Config
-from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, register_stage
+from mobilekit.errors import ConfigError, MobilekitError, ModelInputError
+from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext, StageOutput, register_stage
+
+
+def _data_parameters(config: Config) -> dict[str, Any]:
+    d = config.data
+    return {
+        "format": d.format,
+        "text_column": d.text_column,
+        "label_column": d.label_column,
+        "validation_fraction": d.validation_fraction,
+        "test_fraction": d.test_fraction,
+        "seed": d.seed,
+    }
 
 
 @register_stage
 class FinetuneStage(Stage):
     NAME = "finetune"
     SUMMARY = "fine-tune a teacher classifier on the labelled data"
-    AVAILABLE = False
     REQUIRED_WHEN_ENABLED = True
 
     def skip_reason(self, config: Config) -> str | None:
@@ -19,13 +43,262 @@ class FinetuneStage(Stage):
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         return {"model": ArtifactRef(SOURCE, "model"), "data": ArtifactRef(SOURCE, "data")}
 
+    def parameters(self, config: Config) -> dict[str, Any]:
+        f = config.finetune
+        return {
+            "epochs": f.epochs,
+            "batch_size": f.batch_size,
+            "learning_rate": f.learning_rate,
+            "patience": f.patience,
+            "max_train_samples": f.max_train_samples,
+            "labels": list(config.model.labels) if config.model.labels else None,
+            "max_length": config.model.sequence_length,
+            "data": _data_parameters(config),
+        }
+
+    def run(self, ctx: StageContext) -> StageOutput:
+        from mobilekit.compress.corpus import label_ids, labels_for_finetuning, load_corpus
+        from mobilekit.compress.evaluate import evaluate_classifier, rounded, size_metrics
+        from mobilekit.compress.finetune import classifier_from_encoder, finetune
+        from mobilekit.compress.folders import load_tokenizer, save_model_folder
+
+        config, f = ctx.config, ctx.config.finetune
+        started = time.monotonic()
+        source, data = ctx.inputs["model"], ctx.inputs["data"]
+        corpus = load_corpus(config, data=data, unlabelled=None, labelled=True, max_train=f.max_train_samples)
+        labels = labels_for_finetuning(config, corpus, _id2label(source), data)
+        train_y, validation_y, test_y = (label_ids(part, labels, data) for part in (corpus.train, corpus.validation, corpus.test))
+        tokenizer = load_tokenizer(source)
+        model = classifier_from_encoder(source, labels, config.data.seed)
+        max_length = config.model.sequence_length
+        result = finetune(
+            model, tokenizer,
+            train_texts=[e.text for e in corpus.train], train_labels=train_y,
+            validation_texts=[e.text for e in corpus.validation], validation_labels=validation_y,
+            max_length=max_length, epochs=f.epochs, batch_size=f.batch_size, learning_rate=f.learning_rate,
+            patience=f.patience, seed=config.data.seed, progress=ctx.progress, log=ctx.log,
+        )
+        folder = save_model_folder(model, ctx.out_dir / "model", tokenizer_from=source, task="text-classification")
+        with ctx.progress.task("evaluating the teacher on the test split"):
+            test = evaluate_classifier(model, tokenizer, [e.text for e in corpus.test], test_y, max_length)
+        test = {**rounded(test), **size_metrics(model, folder)}
+        ctx.log.info("teacher: test accuracy %s after %d epochs (best %d)", test.get("accuracy"), len(result.history), result.best_epoch)
+        return StageOutput(
+            artifacts={"model": folder},
+            metadata={"model": {"task": "text-classification", "labels": labels, "test_accuracy": test.get("accuracy")}},
+            metrics={
+                "labels": labels,
+                "splits": corpus.sizes(),
+                "epochs": [_epoch(record, "validation_accuracy") for record in result.history],
+                "best_epoch": result.best_epoch,
+                "stopped_early": result.stopped_early,
+                "test": test,
+                "test_source": corpus.source,
+                "seconds": round(time.monotonic() - started, 1),
+            },
+        )
+
 
 @register_stage
 class DistillStage(Stage):
     NAME = "distill"
     SUMMARY = "distill a smaller student from the teacher"
-    AVAILABLE = False
     REQUIRED_WHEN_ENABLED = True
 
     def skip_reason(self, config: Config) -> str | None:
         return None if config.distill.enabled else "distill.enabled = false"
+
+    def inputs(self, config: Config) -> dict[str, ArtifactRef]:
+        teacher = ArtifactRef("finetune", "model") if config.finetune.enabled else ArtifactRef(SOURCE, "model")
+        refs = {"teacher": teacher}
+        if config.data.path is not None:
+            refs["data"] = ArtifactRef(SOURCE, "data")
+        if config.data.unlabelled_path is not None:
+            refs["unlabelled"] = ArtifactRef(SOURCE, "unlabelled")
+        return refs
+
+    def parameters(self, config: Config) -> dict[str, Any]:
+        d, m = config.distill, config.model
+        return {
+            "task": m.task,
+            "layers": list(d.layers) if d.layers is not None else "every other",
+            "hidden_size": d.hidden_size,
+            "temperature": d.temperature,
+            "alpha": d.alpha,
+            "hidden_weight": d.hidden_weight,
+            "attention_weight": d.attention_weight,
+            "epochs": d.epochs,
+            "batch_size": d.batch_size,
+            "learning_rate": d.learning_rate,
+            "max_train_samples": d.max_train_samples,
+            "trim_vocabulary": d.trim_vocabulary,
+            "trim_min_count": d.trim_min_count if d.trim_vocabulary else None,
+            "labels": list(m.labels) if m.labels else None,
+            "max_length": m.sequence_length,
+            "pooling": m.pooling if m.task == "sentence-embedding" else None,
+            "normalize": m.normalize if m.task == "sentence-embedding" else None,
+            "data": _data_parameters(config),
+        }
+
+    def run(self, ctx: StageContext) -> StageOutput:
+        from mobilekit.compress.corpus import label_ids, load_corpus
+        from mobilekit.compress.distill import DistillSettings, distill
+        from mobilekit.compress.folders import load_model, load_tokenizer, save_model_folder
+        from mobilekit.compress.student import build_student, default_layers
+
+        config, d = ctx.config, ctx.config.distill
+        started = time.monotonic()
+        task = config.model.task
+        classify = task == "text-classification"
+        teacher_dir = ctx.inputs["teacher"]
+        data = ctx.inputs.get("data")
+        corpus = load_corpus(config, data=data, unlabelled=ctx.inputs.get("unlabelled"), labelled=classify and data is not None,
+                             max_train=d.max_train_samples)
+        # Labels are checked against the teacher's config before its weights are loaded.
+        labels = _teacher_labels(config, teacher_dir) if classify else None
+        ys = {name: (label_ids(part, labels, data) if classify and data is not None else None)
+              for name, part in (("train", corpus.train), ("validation", corpus.validation), ("test", corpus.test))}
+        teacher = load_model(teacher_dir, task, attentions=d.attention_weight > 0)
+        tokenizer = load_tokenizer(teacher_dir)
+        layers = list(d.layers) if d.layers is not None else default_layers(teacher.config.num_hidden_layers)
+        student = build_student(teacher, layers, hidden_size=d.hidden_size, seed=config.data.seed)
+        settings = DistillSettings(
+            task=task, layers=tuple(layers), temperature=d.temperature, alpha=d.alpha, hidden_weight=d.hidden_weight,
+            attention_weight=d.attention_weight, epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
+            max_length=config.model.sequence_length, pooling=config.model.pooling, normalize=config.model.normalize,
+            seed=config.data.seed,
+        )
+        result = distill(
+            teacher, student, tokenizer, settings=settings,
+            train_texts=[e.text for e in corpus.train], train_labels=ys["train"],
+            validation_texts=[e.text for e in corpus.validation], validation_labels=ys["validation"],
+            progress=ctx.progress, log=ctx.log,
+        )
+        evaluation = _Evaluation(ctx, settings, [e.text for e in corpus.test], ys["test"])
+        metrics: dict[str, Any] = {
+            "layers": layers,
+            "hidden_size": student.config.hidden_size,
+            "splits": corpus.sizes(),
+            "epochs": [_epoch(record, "validation_accuracy" if classify else "validation_cosine") for record in result.history],
+            "best_epoch": result.best_epoch,
+            "test_source": corpus.source,
+            "teacher": evaluation.measure("teacher", teacher, tokenizer, teacher_dir),
+        }
+        folder = ctx.out_dir / "model"
+        if not d.trim_vocabulary:
+            save_model_folder(student, folder, tokenizer_from=teacher_dir, task=task)
+            metrics["student"] = evaluation.measure("student", student, tokenizer, folder)
+        else:
+            untrimmed = save_model_folder(student, ctx.out_dir / ".untrimmed", tokenizer_from=teacher_dir, task=task)
+            metrics["student"] = evaluation.measure("student", student, tokenizer, untrimmed)
+            shutil.rmtree(untrimmed)
+            metrics["student_trimmed"] = self._trim(ctx, student, tokenizer, teacher_dir, corpus, folder, evaluation)
+        shipped = metrics.get("student_trimmed", metrics["student"])
+        metrics["shipped"] = "student_trimmed" if d.trim_vocabulary else "student"
+        metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped["safetensors_bytes"], 3)
+        quality = "accuracy" if classify else "cosine_to_teacher_mean"
+        if quality in shipped and metrics["teacher"].get(quality, 1.0):
+            metrics["quality_retained"] = round(shipped[quality] / metrics["teacher"].get(quality, 1.0), 4)
+        metrics["seconds"] = round(time.monotonic() - started, 1)
+        metadata = {"task": task, "labels": labels, "teacher_layers": layers, "hidden_size": student.config.hidden_size,
+                    "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary}
+        return StageOutput(artifacts={"model": folder}, metadata={"model": metadata}, metrics=metrics)
+
+    def _trim(self, ctx, student, tokenizer, teacher_dir: Path, corpus, folder: Path, evaluation) -> dict:
+        from mobilekit.compress.folders import load_tokenizer, save_model_folder
+        from mobilekit.compress.vocabulary import choose_tokens, tokenization_changes, trim_embeddings, write_trimmed_tokenizer
+
+        # The task corpus: everything but the test split, which measures what trimming changes.
+        corpus_texts = [e.text for e in corpus.train + corpus.validation]
+        with ctx.progress.task("trimming the vocabulary"):
+            choice = choose_tokens(tokenizer, corpus_texts, min_count=ctx.config.distill.trim_min_count)
+            write_trimmed_tokenizer(teacher_dir, tokenizer, choice, folder)
+            trim_embeddings(student, choice)
+            save_model_folder(student, folder, tokenizer_from=teacher_dir, task=ctx.config.model.task, copy_tokenizer=False)
+            trimmed = load_tokenizer(folder)
+            _check_in_vocabulary_text(tokenizer, trimmed, corpus_texts, set(choice.kept_ids))
+        measured = evaluation.measure("trimmed student", student, trimmed, folder)
+        measured["vocabulary"] = {
+            "before": choice.old_size,
+            "after": len(choice.kept_ids),
+            "from_corpus": choice.from_corpus,
+            "single_characters": choice.single_characters,
+            "special": choice.special,
+            "min_count": ctx.config.distill.trim_min_count,
+        }
+        measured["tokenization_on_test"] = {
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in tokenization_changes(tokenizer, trimmed, evaluation.texts).items()
+        }
+        return measured
+
+
+class _Evaluation:
+    """Measures teacher, student and trimmed student the same way on the test split."""
+
+    def __init__(self, ctx: StageContext, settings, texts: list[str], labels):
+        self.ctx, self.settings, self.texts, self.labels = ctx, settings, texts, labels
+        self.teacher_predictions = None
+        self.teacher_vectors = None
+
+    def measure(self, who: str, model, tokenizer, folder: Path) -> dict:
+        from mobilekit.compress.evaluate import embed, embedding_metrics, evaluate_classifier, rounded, size_metrics
+
+        s = self.settings
+        with self.ctx.progress.task(f"evaluating the {who} on the test split"):
+            if s.task == "text-classification":
+                labels = self.labels if self.labels is not None else [None] * len(self.texts)
+                measured = evaluate_classifier(model, tokenizer, self.texts, labels, s.max_length,
+                                               teacher_predictions=self.teacher_predictions)
+                if self.teacher_predictions is None:
+                    self.teacher_predictions = measured["predictions"]
+            else:
+                vectors = embed(model, tokenizer, self.texts, s.max_length, pooling=s.pooling, normalize=s.normalize)
+                if self.teacher_vectors is None:
+                    self.teacher_vectors = vectors
+                    measured = {}
+                else:
+                    measured = embedding_metrics(vectors, self.teacher_vectors)
+        measured = {**rounded(measured), **size_metrics(model, folder)}
+        self.ctx.log.info("%s: %s", who, measured)
+        return measured
+
+
+def _check_in_vocabulary_text(original, trimmed, texts: list[str], kept: set[int]) -> None:
+    """Text made only of kept tokens must tokenize exactly as before; anything else is a bug."""
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        for text, before, after in zip(chunk, original(chunk)["input_ids"], trimmed(chunk)["input_ids"]):
+            if set(before) <= kept and original.convert_ids_to_tokens(before) != trimmed.convert_ids_to_tokens(after):
+                raise MobilekitError(f"internal: the trimmed tokenizer splits in-vocabulary text differently: {text!r}")
+
+
+def _teacher_labels(config: Config, teacher_dir: Path) -> list[str]:
+    id2label = _id2label(teacher_dir)
+    if not id2label:
+        raise ModelInputError(f"the teacher in {teacher_dir} has no id2label in its config.json",
+                              hint="distill a classifier saved with save_pretrained(), or enable [finetune]")
+    names = [id2label[i] for i in sorted(id2label)]
+    if config.model.labels is not None:
+        if len(config.model.labels) != len(names):
+            raise ConfigError(
+                f"model.labels has {len(config.model.labels)} names but the teacher has {len(names)} outputs",
+                hint="list exactly one name per output, in output order",
+            )
+        return list(config.model.labels)
+    return names
+
+
+def _id2label(model_dir: Path) -> dict[int, str] | None:
+    try:
+        raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("id2label")
+    except (OSError, ValueError):
+        return None
+    return {int(k): v for k, v in raw.items()} if isinstance(raw, dict) else None
+
+
+def _epoch(record: dict, validation_name: str) -> dict:
+    out = {"epoch": record["epoch"], "train_loss": round(record["train_loss"], 5)}
+    if "validation" in record:
+        out[validation_name] = round(record["validation"], 5)
+    return out

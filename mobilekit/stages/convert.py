@@ -68,10 +68,43 @@ class ConvertStage(Stage):
                 metadata[name] = {**onnx_metadata, "format": "tflite", "variant": variant}
                 metrics[f"{name}_bytes"] = path.stat().st_size
         if config.convert.coreml:
-            # Recorded, not hidden: the report and --json show which asked-for variants are missing.
-            metrics["coreml_not_built"] = list(config.convert.coreml)
-            ctx.log.warning("Core ML variants %s: conversion is not available in this version", list(config.convert.coreml))
+            from mobilekit.convert.coreml import convert_coreml
+
+            timings: dict[str, float] = {}
+            with ctx.progress.task(f"coremltools: {', '.join(config.convert.coreml)}"):
+                paths = convert_coreml(
+                    ctx.inputs["model"],
+                    ctx.out_dir / "coreml",
+                    task=config.model.task,
+                    sequence_length=config.model.sequence_length,
+                    pooling=config.model.pooling,
+                    normalize=config.model.normalize,
+                    variants=list(config.convert.coreml),
+                    metadata=self._coreml_metadata(ctx),
+                    timings=timings,
+                )
+            for variant, path in paths.items():
+                name = coreml_artifact(variant)
+                artifacts[name] = path
+                metadata[name] = {**onnx_metadata, "format": "coreml", "variant": variant}
+                metrics[f"{name}_seconds"] = round(timings.get(variant, 0.0), 2)
         return StageOutput(artifacts=artifacts, metadata=metadata, metrics=metrics)
+
+    def _coreml_metadata(self, ctx: StageContext) -> dict:
+        """Provenance written into every .mlpackage (read back with read_coreml_metadata)."""
+        from mobilekit import __version__
+
+        config, description = ctx.config, ctx.input_metadata["onnx"]
+        return {
+            "short_description": f"{config.project.name}: {config.model.task} (mobilekit)",
+            "version": config.project.version,
+            "labels": description.get("labels"),
+            "tokenizer": description.get("tokenizer"),
+            "pooling": description.get("pooling"),
+            "normalize": description.get("normalize"),
+            "source_sha256": ctx.input_sha256.get("model"),
+            "mobilekit_version": __version__,
+        }
 
     def _calibration(self, ctx: StageContext):
         from mobilekit.convert.onnx_export import tokenize

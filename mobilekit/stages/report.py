@@ -1,9 +1,18 @@
-"""report: one self-contained HTML page and the same data as JSON."""
+"""report: one self-contained HTML page and the same data as JSON.
+
+Per variant: size, parity with the original (max abs diff, agreement), task accuracy and its
+change, host CPU latency, ARM64 instructions per inference; charts (accuracy or agreement vs size
+and vs ARM64 cost, host latency, where the ARM64 instructions go); what the SDKs contain and their
+tokenizer golden vectors. Sections whose stage does not run for this config are left out: the
+pipeline has no optional inputs, so ``inputs()`` asks for bench results only when the bench stage
+runs, and for the generated SDKs only when Android/iOS are enabled.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from mobilekit import __version__
@@ -11,43 +20,181 @@ from mobilekit.config import Config
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
 from mobilekit.stages.convert import tflite_artifact
 
+REPORT_VERSION = 2
+
+
+def _bench_runs(config: Config) -> bool:
+    from mobilekit.stages.bench import BenchStage
+
+    return BenchStage().skip_reason(config) is None
+
 
 @register_stage
 class ReportStage(Stage):
     NAME = "report"
+    VERSION = REPORT_VERSION
     SUMMARY = "write the HTML and JSON build report"
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
-        refs = {"verify": ArtifactRef("verify", "results"), "onnx": ArtifactRef("export", "onnx")}
+        from mobilekit.stages import model_ref
+
+        refs = {"verify": ArtifactRef("verify", "results"), "onnx": ArtifactRef("export", "onnx"), "model": model_ref(config)}
         for variant in config.convert.tflite:
-            refs[f"tflite-{variant}"] = ArtifactRef("convert", tflite_artifact(variant))
+            refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
+        if _bench_runs(config):
+            refs["bench"] = ArtifactRef("bench", "results")
+        if config.android.enabled:
+            refs["sdk-android"] = ArtifactRef("generate", "android")
+        if config.ios.enabled:
+            refs["sdk-ios"] = ArtifactRef("generate", "ios")
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
         return {"project": config.project.name, "version": config.project.version}
 
     def run(self, ctx: StageContext) -> StageOutput:
+        from markupsafe import Markup
+
         from mobilekit.templating import environment
 
-        verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
-        model = ctx.input_metadata["onnx"]
-        rows = []
-        for name, result in verify["variants"].items():
-            path = ctx.inputs[name if name != "onnx" else "onnx"]
-            rows.append({"name": name, "bytes": path.stat().st_size, **result})
-        data = {
-            "project": ctx.config.project.name,
-            "version": ctx.config.project.version,
-            "mobilekit_version": __version__,
-            "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "model": model,
-            "verification": {k: v for k, v in verify.items() if k != "variants"},
-            "variants": rows,
-        }
-        (ctx.out_dir / "report.json").write_text(json.dumps(data, indent=2, default=float) + "\n", encoding="utf-8")
-        html = environment("report", autoescape=True).get_template("report.html.j2").render(**data)
+        data = build_report_data(ctx.config, ctx.inputs, ctx.input_metadata)
+        (ctx.out_dir / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        charts = {name: Markup(svg) for name, svg in render_charts(data).items() if svg}
+        html = environment("report", autoescape=True).get_template("report.html.j2").render(**data, charts=charts)
         (ctx.out_dir / "report.html").write_text(html, encoding="utf-8")
         return StageOutput(
             artifacts={"html": ctx.out_dir / "report.html", "json": ctx.out_dir / "report.json"},
-            metrics={"variants": len(rows)},
+            metrics={"variants": len(data["variants"]), "charts": sorted(charts)},
         )
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def _tree_bytes(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _weights_bytes(model_dir: Path) -> int | None:
+    files = [p for p in Path(model_dir).rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin")]
+    return sum(p.stat().st_size for p in files) or None
+
+
+def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[str, dict]) -> dict:
+    verify = json.loads(inputs["verify"].read_text(encoding="utf-8"))
+    bench = json.loads(inputs["bench"].read_text(encoding="utf-8")) if "bench" in inputs else None
+    host_models = ((bench or {}).get("host") or {}).get("models") or {}
+    emulator = ((bench or {}).get("emulator") or {})
+    emu_variants = emulator.get("variants") or {}
+    original_bytes = _weights_bytes(inputs["model"]) if "model" in inputs else None
+
+    rows = []
+    for name, result in verify["variants"].items():
+        path = inputs.get(name)
+        size = _tree_bytes(path) if path is not None and path.exists() else None
+        metrics = result.get("metrics") or {}
+        accuracy, reference = metrics.get("candidate_accuracy"), metrics.get("reference_accuracy")
+        host = host_models.get(name) or {}
+        emu = emu_variants.get(name) or {}
+        rows.append({
+            "name": name,
+            "bytes": size,
+            "size_ratio": (size / original_bytes) if size and original_bytes else None,
+            "max_abs_diff": metrics.get("max_abs_diff"),
+            "agreement": metrics.get("argmax_agreement", metrics.get("mean_cosine")),
+            "agreement_kind": "argmax agreement" if "argmax_agreement" in metrics else ("mean cosine" if "mean_cosine" in metrics else None),
+            "accuracy": accuracy,
+            "reference_accuracy": reference,
+            "accuracy_change_points": (accuracy - reference) * 100 if accuracy is not None and reference is not None else None,
+            "checks": result.get("checks") or [],
+            "ships": result.get("ships", False),
+            "reasons": result.get("reasons") or [],
+            "host_p50_ms": host.get("p50_ms"),
+            "host_p90_ms": host.get("p90_ms"),
+            "host_ratio": (host.get("ratio_to_original") or {}).get("p50_ms"),
+            "arm64_instructions": emu.get("instructions_per_inference"),
+            "arm64_outputs_match": emu.get("outputs_match"),
+            "arm64_deterministic": emu.get("deterministic"),
+        })
+    return {
+        "report_version": REPORT_VERSION,
+        "project": config.project.name,
+        "version": config.project.version,
+        "mobilekit_version": __version__,
+        "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "model": metadata.get("onnx", {}),
+        "original_bytes": original_bytes,
+        "verification": {k: v for k, v in verify.items() if k != "variants"},
+        "variants": rows,
+        "bench": _bench_section(bench),
+        "sdks": {platform: sdk_summary(inputs[f"sdk-{platform}"]) for platform in ("android", "ios") if f"sdk-{platform}" in inputs},
+    }
+
+
+def _bench_section(bench: dict | None) -> dict | None:
+    if bench is None:
+        return None
+    host = bench.get("host") or {}
+    emulator = bench.get("emulator") or {}
+    return {
+        "machine": bench.get("machine"),
+        "runtimes": bench.get("runtimes"),
+        "samples": bench.get("samples"),
+        "host": {"skipped": host.get("skipped"), "protocol": host.get("protocol"), "models": host.get("models") or {}},
+        "emulator": {
+            "skipped": emulator.get("skipped"),
+            "cpu": emulator.get("cpu"), "qemu": emulator.get("qemu"), "litert_aarch64": emulator.get("litert_aarch64"),
+            "runs": emulator.get("runs"),
+            "variants": {k: {kk: vv for kk, vv in v.items() if kk not in ("repeat_counts", "instructions_per_run")}
+                         for k, v in (emulator.get("variants") or {}).items()},
+        },
+        "device": bench.get("device") or {},
+        "baseline": bench.get("baseline"),
+    }
+
+
+def sdk_summary(folder: Path) -> dict:
+    """What a generated SDK holds: its files and sizes, and what its mobilekit-sdk.json records."""
+    folder = Path(folder)
+    files = sorted((p for p in folder.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
+    record_path = folder / "mobilekit-sdk.json"
+    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
+    return {
+        "files": [{"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size} for p in files],
+        "total_bytes": sum(p.stat().st_size for p in files),
+        "goldens": record.get("goldens"),
+        "model": record.get("model"),
+        "record": record,
+    }
+
+
+# -- charts ----------------------------------------------------------------------------------
+
+
+def render_charts(data: dict) -> dict[str, str]:
+    from mobilekit.report import svg
+
+    rows = data["variants"]
+    labelled = any(r["accuracy"] is not None for r in rows)
+    metric, metric_label = ("accuracy", "task accuracy") if labelled else ("agreement", next(
+        (r["agreement_kind"] for r in rows if r["agreement_kind"]), "agreement with the original"))
+    charts = {}
+    points = [{"label": r["name"], "x": r["bytes"] / 1e6 if r["bytes"] else None, "y": r[metric]} for r in rows]
+    charts["quality-vs-size"] = svg.scatter(points, title=f"{metric_label.capitalize()} vs model size", x_label="file size (MB)",
+                                            y_label=metric_label, chart_id="chart-quality-vs-size")
+    points = [{"label": r["name"], "x": r["arm64_instructions"], "y": r[metric]} for r in rows]
+    charts["quality-vs-arm64"] = svg.scatter(points, title=f"{metric_label.capitalize()} vs ARM64 cost",
+                                             x_label="ARM64 instructions per inference", y_label=metric_label,
+                                             chart_id="chart-quality-vs-arm64")
+    bench = data.get("bench") or {}
+    models = (bench.get("host") or {}).get("models") or {}
+    charts["host-latency"] = svg.bars([{"label": m["label"], "value": m["p50_ms"], "whisker": m["p90_ms"]} for m in models.values()],
+                                      title="Host CPU latency per text (p50, whisker to p90)", value_label="milliseconds (host CPU, not a phone)",
+                                      chart_id="chart-host-latency")
+    emu = (bench.get("emulator") or {}).get("variants") or {}
+    charts["arm64-breakdown"] = svg.stacked(
+        [{"label": name, "parts": [{"name": g["group"], "share": g["share"]} for g in v.get("breakdown", [])]} for name, v in emu.items()],
+        title="Where the ARM64 instructions go", chart_id="chart-arm64-breakdown")
+    return charts

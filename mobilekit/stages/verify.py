@@ -14,7 +14,10 @@ from mobilekit.config import Config
 from mobilekit.errors import VerificationError
 from mobilekit.stages import model_ref, text_refs
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
-from mobilekit.stages.convert import tflite_artifact
+from mobilekit.stages.convert import coreml_artifact, tflite_artifact
+
+# Core ML variants are judged with the tolerance of the TFLite family they resemble most.
+COREML_FAMILIES = {"float32": "float32", "float16": "float16", "int8": "dynamic-int8", "palettize6": "dynamic-int8", "palettize4": "full-int8"}
 
 
 @register_stage
@@ -26,6 +29,8 @@ class VerifyStage(Stage):
         refs = {"model": model_ref(config), "onnx": ArtifactRef("export", "onnx"), **text_refs(config)}
         for variant in config.convert.tflite:
             refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
+        for variant in config.convert.coreml:
+            refs[coreml_artifact(variant)] = ArtifactRef("convert", coreml_artifact(variant))
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
@@ -42,6 +47,7 @@ class VerifyStage(Stage):
         from mobilekit.convert.onnx_export import reference_outputs, tokenize
         from mobilekit.modelinfo import label_names
         from mobilekit.samples import load_samples
+        from mobilekit.mil.ops import UnsupportedMilOp
         from mobilekit.verify.parity import compare
 
         config = ctx.config
@@ -59,13 +65,21 @@ class VerifyStage(Stage):
 
         variants = {"onnx": ("onnx", ctx.inputs["onnx"])}
         for variant in config.convert.tflite:
-            variants[f"tflite-{variant}"] = (variant, ctx.inputs[tflite_artifact(variant)])
+            variants[tflite_artifact(variant)] = (variant, ctx.inputs[tflite_artifact(variant)])
+        for variant in config.convert.coreml:
+            variants[coreml_artifact(variant)] = (COREML_FAMILIES[variant], ctx.inputs[coreml_artifact(variant)])
 
         results = {}
         with ctx.progress.task("verifying variants", total=len(variants)) as task_progress:
             for name, (family, path) in variants.items():
                 task_progress.describe(f"verifying {name}")
-                outputs = _run_variant(name, path, encodings)
+                try:
+                    outputs = _run_variant(name, path, encodings, ctx.input_metadata["onnx"]["output_name"])
+                except UnsupportedMilOp as e:
+                    # Never a silent pass: the variant cannot be verified here, so it does not ship.
+                    results[name] = {"ships": False, "verified": False, "checks": [], "reasons": [f"cannot verify: {e.message}"]}
+                    task_progress.advance()
+                    continue
                 report = compare(reference, outputs, task=task, labels=labels, tolerance=_tolerance(family, config.verify.accuracy_budget))
                 results[name] = _decide(report)
                 task_progress.advance()
@@ -97,14 +111,26 @@ class VerifyStage(Stage):
         )
 
 
-def _run_variant(name: str, path, encodings):
+def _run_variant(name: str, path, encodings, output_name: str):
     if name == "onnx":
         from mobilekit.runners.onnx_runner import run_onnx
 
         return run_onnx(path, encodings)
+    if name.startswith("coreml-"):
+        return _run_coreml(path, encodings, output_name)
     from mobilekit.runners.tflite_runner import run_tflite
 
     return run_tflite(path, encodings)
+
+
+def _run_coreml(path, encodings, output_name: str):
+    """The ML program executed op by op by mobilekit's NumPy MIL interpreter (works on Linux)."""
+    import numpy as np
+
+    from mobilekit.mil.interpreter import MilProgram
+
+    outputs = MilProgram.from_package(path).run(encodings)
+    return np.asarray(outputs[output_name], dtype=np.float32).reshape(len(next(iter(encodings.values()))), -1)
 
 
 def _tolerance(family: str, accuracy_budget_points: float):

@@ -32,7 +32,7 @@ def built(tmp_path_factory):
             "project": {"name": "Tiny sentiment"},
             "model": {"path": "model", "task": "text-classification", "sequence_length": 16},
             "data": {"path": "reviews.csv", "text_column": "review", "label_column": "sentiment", "test_fraction": 0.4},
-            "convert": {"tflite": ["float32", "dynamic-int8"], "coreml": []},
+            "convert": {"tflite": ["float32", "dynamic-int8"], "coreml": ["float32"]},
             "verify": {"samples": 40},
             "bench": {"host": False, "emulator": False},
             "android": {"enabled": False},
@@ -66,15 +66,18 @@ def test_variants_are_verified_with_real_numbers(built):
     assert float32["ships"]
     assert results["variants"]["onnx"]["ships"]
     assert "tflite-dynamic-int8" in results["variants"]
+    coreml = {c["name"]: c for c in results["variants"]["coreml-float32"]["checks"]}
+    assert coreml["max_abs_diff"]["value"] < 1e-4  # the ML program, run by the NumPy MIL interpreter
+    assert results["variants"]["coreml-float32"]["ships"]
 
 
 def test_report_shows_every_variant(built):
     root, _, _ = built
     html = (root / "build" / "report" / "report.html").read_text()
-    for name in ("onnx", "tflite-float32", "tflite-dynamic-int8"):
+    for name in ("onnx", "tflite-float32", "tflite-dynamic-int8", "coreml-float32"):
         assert name in html
     data = json.loads((root / "build" / "report" / "report.json").read_text())
-    assert {row["name"] for row in data["variants"]} == {"onnx", "tflite-float32", "tflite-dynamic-int8"}
+    assert {row["name"] for row in data["variants"]} == {"onnx", "tflite-float32", "tflite-dynamic-int8", "coreml-float32"}
 
 
 def test_rerun_with_nothing_changed_does_no_work(built):

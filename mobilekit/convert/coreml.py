@@ -1,0 +1,414 @@
+"""Hugging Face BERT-family folder -> Core ML ML programs (``.mlpackage``), one per variant.
+
+The Core ML models keep the contract of the ONNX export (see ``onnx_export``): the same torch
+wrapper is traced, with int32 inputs ``input_ids``, ``attention_mask`` (and ``token_type_ids`` for
+architectures that have segment embeddings), shape ``(1, sequence_length)``, and one float32
+output ``logits`` or ``embedding``. Batch 1 and a fixed length: that is what an app feeds, and
+a fixed shape lets Core ML plan the whole graph ahead of time.
+
+Variants (every one an ML program for iOS 16 / macOS 13):
+
+* ``float32``: float32 weights and compute; the numerically faithful one.
+* ``float16``: float16 weights and compute (the default: half the size, runs on the Neural Engine).
+* ``int8``: float16 compute, ``linear`` and ``gather`` (embedding) weights quantized to int8,
+  symmetric per output channel (``constexpr_affine_dequantize`` in the program).
+* ``palettize6`` / ``palettize4``: float16 compute, ``linear`` and ``gather`` weights replaced by
+  a 64- / 16-entry k-means lookup table (``constexpr_lut_to_dense``).
+
+Compression is configured per op type, never globally: a global config would also touch
+constants such as the attention-mask bias (see ``_SaturateFloat16Constants``).
+
+Converter gaps worked around here (coremltools 9.0 with torch 2.13, see shared/toolchains.md):
+
+* transformers' mask builder calls ``Tensor.new_ones`` (``and_masks``), which the TorchScript
+  frontend lacks: ``_register_missing_torch_ops`` adds a converter for it (a constant when the
+  size is static, a ``fill`` otherwise). It is registered only when coremltools has none, so a
+  newer coremltools' own converter wins.
+* The eager mask bias is ``finfo(float32).min``; cast to float16 it overflows to ``-inf``.
+  ``_SaturateFloat16Constants`` (a MIL graph pass appended to the float16 pipeline) saturates
+  infinite float16 constants to +-65504, so no ``-inf`` constant reaches the device (where
+  ``-inf`` arithmetic can turn into NaN) and weight compression never sees one.
+
+The written package carries its provenance (``_apply_metadata``): author, short description,
+version and license in the standard fields, and everything else namespaced
+``mobilekit.*`` in the user-defined metadata; ``read_coreml_metadata`` reads it back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mobilekit.errors import ConversionError, ModelInputError
+
+VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
+DEFAULT_VARIANT = "float16"
+METADATA_PREFIX = "mobilekit."
+# Standard Core ML description fields, taken from ``metadata`` by these keys.
+STANDARD_METADATA = {"author": "author", "short_description": "short_description", "version": "version",
+                     "license": "license"}
+# coremltools' default: tensors with at most this many elements stay uncompressed (biases, norms).
+DEFAULT_WEIGHT_THRESHOLD = 2048
+FLOAT16_MAX = 65504.0
+
+
+@dataclass(frozen=True)
+class CoreMLVariant:
+    """How one variant is made."""
+
+    NAME: str
+    PRECISION: str  # "float16" | "float32": compute precision of the program
+    COMPRESSION: str | None = None  # None | "int8" | "palettize"
+    NBITS: int | None = None
+    # Op types whose weights are compressed. linear: every dense layer; gather: the embedding tables.
+    # (matmul operands are activations, layer_norm/bias tensors are below the threshold.)
+    OP_TYPES: tuple[str, ...] = ()
+
+
+RECIPES: dict[str, CoreMLVariant] = {
+    "float32": CoreMLVariant("float32", "float32"),
+    "float16": CoreMLVariant("float16", "float16"),
+    # int8 weights, float16 compute: weight-only quantization is all Core ML does without
+    # calibration data on macOS (activation quantization needs predict()).
+    "int8": CoreMLVariant("int8", "float16", "int8", 8, ("linear", "gather")),
+    "palettize6": CoreMLVariant("palettize6", "float16", "palettize", 6, ("linear", "gather")),
+    "palettize4": CoreMLVariant("palettize4", "float16", "palettize", 4, ("linear", "gather")),
+}
+
+
+def package_size(path: Path) -> int:
+    """Bytes of every file inside an ``.mlpackage`` directory."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def convert_coreml(
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    task: str,
+    sequence_length: int,
+    pooling: str = "mean",
+    normalize: bool = True,
+    variants: list[str] | None = None,
+    metadata: dict | None = None,
+    weight_threshold: int = DEFAULT_WEIGHT_THRESHOLD,
+    output_stem: str = "model",
+    timings: dict[str, float] | None = None,
+) -> dict[str, Path]:
+    """Write ``{output_stem}_{variant}.mlpackage`` into ``out_dir`` for each variant; return their paths.
+
+    ``metadata``: ``author``/``short_description``/``version``/``license`` go to the standard
+    fields; every other key becomes ``mobilekit.<key>`` (strings as-is, anything else as JSON).
+    ``task``, ``sequence_length`` and ``variant`` are always written. ``weight_threshold``: weight
+    tensors with at most this many elements stay uncompressed. ``timings``, when given, receives
+    the seconds each variant took (tracing and the shared float16 conversion included in the first
+    variant that needed them).
+    """
+    from mobilekit.convert.onnx_export import _check_sequence_length, _check_task, inspect_model_folder
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    variants = list(variants) if variants else [DEFAULT_VARIANT]
+    unknown = [v for v in variants if v not in RECIPES]
+    if unknown:
+        raise ModelInputError(f"unknown Core ML variant(s) {', '.join(map(repr, unknown))}",
+                              hint=f"use any of: {', '.join(VARIANTS)}")
+    _check_task(task, pooling)
+    info = inspect_model_folder(model_dir)
+    _check_sequence_length(info, sequence_length)
+    if task == "text-classification" and not info.num_labels:
+        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
+                              hint="use task 'sentence-embedding' for encoders without a head")
+    user_metadata = _user_metadata(metadata or {}, task=task, sequence_length=sequence_length)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    traced, input_names, output_name = _trace(model_dir, task=task, pooling=pooling, normalize=normalize,
+                                               sequence_length=sequence_length)
+    base_models: dict[str, Any] = {}  # precision -> converted, uncompressed MLModel
+    written: dict[str, Path] = {}
+    try:
+        for variant in dict.fromkeys(variants):  # keep order, drop repeats
+            recipe = RECIPES[variant]
+            if recipe.PRECISION not in base_models:
+                base_models[recipe.PRECISION] = _convert_traced(
+                    traced, input_names, output_name, sequence_length, recipe.PRECISION)
+            mlmodel = _compress(base_models[recipe.PRECISION], recipe, weight_threshold)
+            _apply_metadata(mlmodel, metadata or {}, {**user_metadata, "variant": variant,
+                                                      "compute_precision": recipe.PRECISION,
+                                                      "weight_compression": recipe.COMPRESSION or "none"})
+            path = out_dir / f"{output_stem}_{variant}.mlpackage"
+            _save_atomically(mlmodel, path)
+            written[variant] = path
+            if timings is not None:
+                timings[variant] = time.monotonic() - start
+            start = time.monotonic()
+    except BaseException:
+        for path in written.values():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    return written
+
+
+# --- tracing and conversion -------------------------------------------------------------------
+
+
+def _example_inputs(input_names: list[str], sequence_length: int):
+    """Batch 1 with padding in the second half, so the traced graph materializes the mask."""
+    import torch
+
+    used = max(2, sequence_length // 2)
+    ids = torch.zeros((1, sequence_length), dtype=torch.int32)
+    ids[0, 0], ids[0, 1:used - 1], ids[0, used - 1] = 2, 5, 3
+    mask = torch.zeros((1, sequence_length), dtype=torch.int32)
+    mask[0, :used] = 1
+    values = {"input_ids": ids, "attention_mask": mask,
+              "token_type_ids": torch.zeros((1, sequence_length), dtype=torch.int32)}
+    return tuple(values[n] for n in input_names)
+
+
+def _trace(model_dir: Path, *, task: str, pooling: str, normalize: bool, sequence_length: int):
+    import torch
+
+    from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
+
+    wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize)
+    input_names = list(info.input_names)
+    try:
+        with torch.no_grad():
+            traced = torch.jit.trace(wrapper, _example_inputs(input_names, sequence_length), strict=False)
+    except Exception as e:  # torch.jit raises many unrelated types
+        raise ConversionError(f"torch.jit.trace failed for {model_dir}: {type(e).__name__}: {e}",
+                              hint="Core ML conversion needs a traceable model (no data-dependent Python control flow)") from e
+    return traced, input_names, output_name_for(task)
+
+
+_OP_IN_MESSAGE = re.compile(r"op '([\w.:]+)'")
+
+
+def _convert_traced(traced, input_names: list[str], output_name: str, sequence_length: int, precision: str):
+    import numpy as np
+
+    import coremltools as ct
+
+    _register_missing_torch_ops()
+    pipeline = ct.PassPipeline.DEFAULT
+    if precision == "float16":
+        pipeline.append_pass(_register_saturate_pass())
+    try:
+        return ct.convert(
+            traced,
+            inputs=[ct.TensorType(name=n, shape=(1, sequence_length), dtype=np.int32) for n in input_names],
+            outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
+            convert_to="mlprogram",
+            minimum_deployment_target=ct.target.iOS16,
+            compute_precision=ct.precision.FLOAT16 if precision == "float16" else ct.precision.FLOAT32,
+            pass_pipeline=pipeline,
+        )
+    except Exception as e:  # coremltools raises NotImplementedError, ValueError, RuntimeError, ...
+        raise _conversion_error(e, precision) from e
+
+
+def _conversion_error(e: Exception, what: str) -> ConversionError:
+    message = str(e)
+    match = _OP_IN_MESSAGE.search(message)
+    if match:
+        op = match.group(1)
+        return ConversionError(
+            f"coremltools cannot convert the torch op {op!r} ({what}): {message}",
+            hint=f"register a converter for {op!r} with coremltools' register_torch_op, or change the "
+                 "model so the traced graph avoids it (see shared/toolchains.md for known gaps)",
+        )
+    return ConversionError(f"coremltools conversion failed ({what}): {type(e).__name__}: {message}",
+                           hint="run with a supported torch/coremltools pair (coremltools 9.0 is tested up to torch 2.7)")
+
+
+def _register_missing_torch_ops() -> None:
+    """Add converters coremltools 9.0 lacks for ops transformers' traced BERT graphs use."""
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY, register_torch_op
+
+    if "new_ones" not in _TORCH_OPS_REGISTRY:
+        register_torch_op(_convert_new_ones)
+
+
+def _convert_new_ones(context, node):
+    """``aten::new_ones(self, size, dtype, layout, device, pin_memory)``: ones of ``size``.
+
+    Named ``new_ones`` by the registry through ``__name__`` below. The dtype is the requested one,
+    else ``self``'s; Core ML has no int64, so integers become int32 (as coremltools' ``full`` does).
+    """
+    import numpy as np
+
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.frontend.torch.ops import _get_inputs
+    from coremltools.converters.mil.frontend.torch.utils import NUM_TO_NUMPY_DTYPE
+    from coremltools.converters.mil.mil import types
+
+    inputs = _get_inputs(context, node, min_expected=2)
+    x, size = inputs[0], inputs[1]
+    dtype_var = inputs[2] if len(inputs) > 2 else None
+    if dtype_var is not None and dtype_var.val is not None:
+        np_dtype = NUM_TO_NUMPY_DTYPE[int(dtype_var.val)]
+    else:
+        np_dtype = types.nptype_from_builtin(x.dtype)
+    if np.issubdtype(np_dtype, np.integer):
+        np_dtype = np.int32
+    if not isinstance(size, list) and size.val is not None:
+        shape = [int(s) for s in np.asarray(size.val).reshape(-1)]
+        context.add(mb.const(val=np.ones(shape, dtype=np_dtype), name=node.name))
+        return
+    if isinstance(size, list):
+        size = mb.concat(values=size, axis=0)
+    one = True if np_dtype == np.bool_ else np_dtype(1)
+    context.add(mb.fill(shape=size, value=one, name=node.name))
+
+
+_convert_new_ones.__name__ = "new_ones"
+
+_SATURATE_PASS = "mobilekit::saturate_fp16_constants"
+
+
+def _register_saturate_pass() -> str:
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY, register_pass
+
+    if _SATURATE_PASS not in PASS_REGISTRY:
+        register_pass(namespace="mobilekit", name="saturate_fp16_constants")(_saturate_pass_class())
+    return _SATURATE_PASS
+
+
+def _saturate_pass_class():
+    import numpy as np
+
+    from coremltools.converters.mil.mil import Builder as mb
+    from coremltools.converters.mil.mil.passes.graph_pass import AbstractGraphPass
+
+    class _SaturateFloat16Constants(AbstractGraphPass):
+        """Replace +-inf in float16 constants by +-65504 (the float16 range), as a saturating cast would.
+
+        Masking still works (exp(-65504 - x) is 0 in every precision), and no infinity reaches
+        the device or the palettizer's k-means.
+        """
+
+        def apply(self, prog):
+            for function in prog.functions.values():
+                self._apply_block(function)
+
+        def _apply_block(self, block):
+            for op in list(block.operations):
+                for inner in op.blocks:
+                    self._apply_block(inner)
+                if op.op_type != "const":
+                    continue
+                val = op.outputs[0].val
+                if not isinstance(val, (np.ndarray, np.generic)) or val.dtype != np.float16:
+                    continue
+                if not np.isinf(val).any():
+                    continue
+                fixed = np.clip(np.asarray(val, dtype=np.float32), -FLOAT16_MAX, FLOAT16_MAX).astype(np.float16)
+                with block:
+                    new = mb.const(val=fixed.reshape(np.shape(val)), before_op=op, name=op.outputs[0].name + "_saturated")
+                block.replace_uses_of_var_after_op(anchor_op=op, old_var=op.outputs[0], new_var=new)
+                block.remove_ops([op])
+
+    return _SaturateFloat16Constants
+
+
+def _compress(mlmodel, recipe: CoreMLVariant, weight_threshold: int):
+    if recipe.COMPRESSION is None:
+        return mlmodel
+    import coremltools.optimize.coreml as cto
+
+    if recipe.COMPRESSION == "int8":
+        op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                                weight_threshold=weight_threshold)
+        compress = cto.linear_quantize_weights
+    else:
+        # iOS 16 programs only know one lookup table per tensor (per_tensor granularity).
+        op_config = cto.OpPalettizerConfig(mode="kmeans", nbits=recipe.NBITS, granularity="per_tensor",
+                                           weight_threshold=weight_threshold)
+        compress = cto.palettize_weights
+    config = cto.OptimizationConfig(op_type_configs={op_type: op_config for op_type in recipe.OP_TYPES})
+    try:
+        return compress(mlmodel, config=config)
+    except Exception as e:
+        raise ConversionError(f"Core ML weight compression {recipe.NAME!r} failed: {type(e).__name__}: {e}",
+                              hint="palettization needs scikit-learn; try the int8 or float16 variant") from e
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def _user_metadata(metadata: dict, *, task: str, sequence_length: int) -> dict:
+    import mobilekit
+
+    fixed = {"task": task, "sequence_length": sequence_length}
+    for key, value in fixed.items():
+        if key in metadata and metadata[key] != value:
+            raise ModelInputError(f"metadata[{key!r}] = {metadata[key]!r} contradicts the conversion's {key} {value!r}")
+    user = {k: v for k, v in metadata.items() if k not in STANDARD_METADATA}
+    user.setdefault("mobilekit_version", mobilekit.__version__)
+    return {**user, **fixed}
+
+
+def _apply_metadata(mlmodel, metadata: dict, user: dict) -> None:
+    for key, attribute in STANDARD_METADATA.items():
+        if metadata.get(key) is not None:
+            setattr(mlmodel, attribute, str(metadata[key]))
+    json_fields = []
+    for key, value in user.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            text = value
+        else:
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+            json_fields.append(key)
+        mlmodel.user_defined_metadata[METADATA_PREFIX + key] = text
+    # Self-describing: which values a reader must JSON-decode (strings are stored as they are).
+    mlmodel.user_defined_metadata[METADATA_PREFIX + "json_fields"] = json.dumps(sorted(json_fields))
+
+
+def read_coreml_metadata(path: Path) -> dict:
+    """The metadata of an ``.mlpackage``/``.mlmodel``: the standard fields, plus the ``mobilekit.*``
+    values decoded, under ``"mobilekit"``; other user-defined entries (coremltools' own) under
+    ``"user_defined"``.
+    """
+    from mobilekit.mil.package import load_model_spec
+
+    spec = load_model_spec(Path(path))
+    meta = spec.description.metadata
+    user_defined = dict(meta.userDefined)
+    json_fields = set(json.loads(user_defined.get(METADATA_PREFIX + "json_fields", "[]")))
+    ours = {}
+    for key, text in user_defined.items():
+        if not key.startswith(METADATA_PREFIX) or key == METADATA_PREFIX + "json_fields":
+            continue
+        name = key[len(METADATA_PREFIX):]
+        ours[name] = json.loads(text) if name in json_fields else text
+    return {
+        "author": meta.author,
+        "short_description": meta.shortDescription,
+        "version": meta.versionString,
+        "license": meta.license,
+        "inputs": [i.name for i in spec.description.input],
+        "outputs": [o.name for o in spec.description.output],
+        "mobilekit": ours,
+        "user_defined": {k: v for k, v in user_defined.items() if not k.startswith(METADATA_PREFIX)},
+    }
+
+
+def _save_atomically(mlmodel, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".partial" + path.suffix)  # coremltools wants the suffix
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        mlmodel.save(str(tmp))
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    except Exception as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConversionError(f"cannot write {path}: {type(e).__name__}: {e}") from e
