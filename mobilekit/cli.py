@@ -78,10 +78,14 @@ def init(model_folder, output, name, task, force):
 @click.option("--force", is_flag=True, help="Rerun the selected stages even if nothing changed.")
 @click.option("--strict", is_flag=True, help="Fail (exit 7) when verification rejects a variant.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-def build(config_path, overrides, build_dir, quiet, start, stop, force, strict, as_json):
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Earlier bench.json: fail (exit 8) when ARM64 instructions per inference grew past bench.max_regression_percent.")
+def build(config_path, overrides, build_dir, quiet, start, stop, force, strict, as_json, baseline):
     """Run every stage (those already up to date are skipped)."""
     from mobilekit import app
 
+    if baseline is not None:
+        overrides = (*overrides, f"bench.baseline={baseline.resolve()}")
     _state.json, _state.quiet = as_json, quiet
     result = app.build(config_path, overrides, build_dir=build_dir, start=start, stop=stop, force=force, strict=strict,
                        run_log=_state.run_log, echo=_echo)
@@ -91,9 +95,11 @@ def build(config_path, overrides, build_dir, quiet, start, stop, force, strict, 
 def _stage_command(stage: str, summary: str):
     @_config_options
     @click.option("--force", is_flag=True, help=f"Rerun {stage} even if nothing changed.")
-    def command(config_path, overrides, build_dir, quiet, force, as_json=False, strict=False):
+    def command(config_path, overrides, build_dir, quiet, force, as_json=False, strict=False, baseline=None):
         from mobilekit import app
 
+        if baseline is not None:  # an earlier bench.json, relative to where the command runs
+            overrides = (*overrides, f"bench.baseline={baseline.resolve()}")
         _state.json, _state.quiet = as_json, quiet
         result = app.run_stage(stage, config_path, overrides, build_dir=build_dir, force=force, strict=strict,
                                run_log=_state.run_log, echo=_echo)
@@ -101,6 +107,9 @@ def _stage_command(stage: str, summary: str):
 
     if stage in STRICT_STAGES:
         command = click.option("--strict", is_flag=True, help="Fail (exit 7) when a variant is rejected.")(command)
+    if stage == "bench":
+        command = click.option("--baseline", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                               help="Earlier bench.json: fail (exit 8) when ARM64 instructions per inference grew past bench.max_regression_percent.")(command)
     if stage in JSON_STAGES:
         command = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")(command)
     command.__doc__ = f"{summary[0].upper()}{summary[1:]} (earlier stages run first if out of date)."

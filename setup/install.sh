@@ -13,7 +13,7 @@ export REPO_ROOT
 export MOBILEKIT_HOME="${MOBILEKIT_HOME:-$HOME/.cache/mobilekit}"
 mkdir -p "$MOBILEKIT_HOME"
 
-ALL_COMPONENTS=(python kotlin android swift arm64 chromium example-weights)
+ALL_COMPONENTS=(python litert-torch kotlin android swift arm64 chromium example-weights)
 if [ "$#" -eq 0 ]; then
   set -- "${ALL_COMPONENTS[@]}"
 fi

@@ -133,6 +133,7 @@ class DistillStage(Stage):
             "max_train_samples": d.max_train_samples,
             "trim_vocabulary": d.trim_vocabulary,
             "trim_min_count": d.trim_min_count if d.trim_vocabulary else None,
+            "trim_epochs": d.trim_epochs if d.trim_vocabulary else None,
             "labels": list(m.labels) if m.labels else None,
             "max_length": m.sequence_length,
             "pooling": m.pooling if m.task == "sentence-embedding" else None,
@@ -192,7 +193,7 @@ class DistillStage(Stage):
             untrimmed = save_model_folder(student, ctx.out_dir / ".untrimmed", tokenizer_from=teacher_dir, task=task)
             metrics["student"] = evaluation.measure("student", student, tokenizer, untrimmed)
             shutil.rmtree(untrimmed)
-            metrics["student_trimmed"] = self._trim(ctx, student, tokenizer, teacher_dir, corpus, folder, evaluation)
+            metrics["student_trimmed"] = self._trim(ctx, teacher, student, tokenizer, teacher_dir, corpus, ys, settings, folder, evaluation)
         shipped = metrics.get("student_trimmed", metrics["student"])
         metrics["shipped"] = "student_trimmed" if d.trim_vocabulary else "student"
         metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped["safetensors_bytes"], 3)
@@ -204,19 +205,35 @@ class DistillStage(Stage):
                     "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary}
         return StageOutput(artifacts={"model": folder}, metadata={"model": metadata}, metrics=metrics)
 
-    def _trim(self, ctx, student, tokenizer, teacher_dir: Path, corpus, folder: Path, evaluation) -> dict:
+    def _trim(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, ys, settings, folder: Path, evaluation) -> dict:
+        from dataclasses import replace
+
+        from mobilekit.compress.distill import distill
         from mobilekit.compress.folders import load_tokenizer, save_model_folder
         from mobilekit.compress.vocabulary import choose_tokens, tokenization_changes, trim_embeddings, write_trimmed_tokenizer
 
+        d = ctx.config.distill
         # The task corpus: everything but the test split, which measures what trimming changes.
         corpus_texts = [e.text for e in corpus.train + corpus.validation]
         with ctx.progress.task("trimming the vocabulary"):
-            choice = choose_tokens(tokenizer, corpus_texts, min_count=ctx.config.distill.trim_min_count)
+            choice = choose_tokens(tokenizer, corpus_texts, min_count=d.trim_min_count)
             write_trimmed_tokenizer(teacher_dir, tokenizer, choice, folder)
             trim_embeddings(student, choice)
-            save_model_folder(student, folder, tokenizer_from=teacher_dir, task=ctx.config.model.task, copy_tokenizer=False)
             trimmed = load_tokenizer(folder)
             _check_in_vocabulary_text(tokenizer, trimmed, corpus_texts, set(choice.kept_ids))
+        adaptation = None
+        if d.trim_epochs > 0:
+            # With trim_min_count > 1 rare words now arrive as smaller pieces: a short distillation
+            # on the trimmed tokenization teaches the student to read them (soft targets only, as
+            # the token positions no longer line up with the teacher's).
+            adaptation = distill(
+                teacher, student, tokenizer, student_tokenizer=trimmed, label="distilling (trimmed vocabulary)",
+                settings=replace(settings, hidden_weight=0.0, attention_weight=0.0, epochs=d.trim_epochs),
+                train_texts=[e.text for e in corpus.train], train_labels=ys["train"],
+                validation_texts=[e.text for e in corpus.validation], validation_labels=ys["validation"],
+                progress=ctx.progress, log=ctx.log,
+            )
+        save_model_folder(student, folder, tokenizer_from=teacher_dir, task=ctx.config.model.task, copy_tokenizer=False)
         measured = evaluation.measure("trimmed student", student, trimmed, folder)
         measured["vocabulary"] = {
             "before": choice.old_size,
@@ -224,8 +241,10 @@ class DistillStage(Stage):
             "from_corpus": choice.from_corpus,
             "single_characters": choice.single_characters,
             "special": choice.special,
-            "min_count": ctx.config.distill.trim_min_count,
+            "min_count": d.trim_min_count,
         }
+        if adaptation is not None:
+            measured["epochs_after_trimming"] = [_epoch(r, "validation") for r in adaptation.history]
         measured["tokenization_on_test"] = {
             k: round(v, 4) if isinstance(v, float) else v
             for k, v in tokenization_changes(tokenizer, trimmed, evaluation.texts).items()

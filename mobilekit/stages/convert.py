@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from mobilekit.config import Config
-from mobilekit.errors import StageNotAvailableError
 from mobilekit.stages import model_ref, text_refs
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
 
@@ -51,17 +50,21 @@ class ConvertStage(Stage):
         artifacts, metadata, metrics = {}, {}, {}
         onnx_metadata = ctx.input_metadata["onnx"]
         if config.convert.tflite:
-            if config.convert.tflite_route != "onnx2tf":
-                raise StageNotAvailableError(
-                    f"convert.tflite_route = {config.convert.tflite_route!r} is not available in this version",
-                    hint='use convert.tflite_route = "onnx2tf"',
-                )
-            from mobilekit.convert.tflite import convert_tflite
-
             calibration = self._calibration(ctx) if "full-int8" in config.convert.tflite else None
-            with ctx.progress.task(f"onnx2tf: {', '.join(config.convert.tflite)}"):
-                paths = convert_tflite(ctx.inputs["onnx"], ctx.out_dir / "tflite", variants=list(config.convert.tflite),
-                                       calibration=calibration)
+            if config.convert.tflite_route == "litert-torch":
+                from mobilekit.convert.litert_torch import convert_tflite_litert_torch
+
+                with ctx.progress.task(f"litert-torch: {', '.join(config.convert.tflite)}"):
+                    paths = convert_tflite_litert_torch(
+                        ctx.inputs["model"], ctx.out_dir / "tflite", task=config.model.task,
+                        sequence_length=config.model.sequence_length, pooling=config.model.pooling,
+                        normalize=config.model.normalize, variants=list(config.convert.tflite), calibration=calibration)
+            else:
+                from mobilekit.convert.tflite import convert_tflite
+
+                with ctx.progress.task(f"onnx2tf: {', '.join(config.convert.tflite)}"):
+                    paths = convert_tflite(ctx.inputs["onnx"], ctx.out_dir / "tflite", variants=list(config.convert.tflite),
+                                           calibration=calibration)
             for variant, path in paths.items():
                 name = tflite_artifact(variant)
                 artifacts[name] = path

@@ -152,13 +152,14 @@ def arm64_sysroot_path() -> Path:
 
 def _sysroot_litert(path: Path) -> str | None:
     for dist_info in (path / "opt" / "site").glob("ai_edge_litert-*.dist-info"):
-        return dist_info.name.split("-")[1]
+        return dist_info.name[len("ai_edge_litert-"):].removesuffix(".dist-info")
     return None
 
 
 def _swift_probe():
     root = swift_chroot_path()
-    if not (root / "usr" / "bin" / "swift").exists():
+    # /usr/bin/swift is an absolute symlink, valid only inside the chroot: test the link itself.
+    if not (root / "usr" / "bin" / "swift").is_symlink():
         return None, None
     return str(root), _dpkg_version_in(root, "swiftlang")
 
@@ -172,6 +173,10 @@ TOOLS: tuple[Tool, ...] = (
     Tool("tensorflow", "TensorFlow Lite conversion and quantization", "python", _python_package("tensorflow")),
     Tool("ai-edge-litert", "run TFLite models on the host", "python", _python_package("ai-edge-litert")),
     Tool("coremltools", "Core ML conversion", "python", _python_package("coremltools")),
+    Tool("litert-torch", 'torch -> TensorFlow Lite directly (convert.tflite_route = "litert-torch"), own environment', "litert-torch",
+         _file(lambda: mobilekit_home() / "venvs" / "litert-torch" / ".complete",
+               lambda p: next((d.name[len("litert_torch-"):-len(".dist-info")] for d in p.parent.glob("lib/python*/site-packages/litert_torch-*.dist-info")), None)),
+         optional=True),
     Tool("java", "run kotlinc and the generated JUnit tests", "kotlin", _executable("java", ["-version"], r'version "([\d.]+)'), minimum="17",
          install_override="apt-get install -y openjdk-17-jdk-headless"),
     Tool("kotlinc", "compile the Android library", "kotlin", _file(kotlinc_path, _kotlin_version), minimum="2.0"),

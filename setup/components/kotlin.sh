@@ -9,6 +9,18 @@ dir="$MOBILEKIT_HOME/kotlin"
 kotlinc="$dir/node_modules/kotlin-compiler/bin/kotlinc"
 marker="$dir/.complete-$VERSION"
 
+# A Kotlin 1.9 compiler too: the tests prove a 1.9-level consumer can use the generated library,
+# and kotlinc 2.4 no longer accepts -language-version 1.9.
+OLD_VERSION=1.9.25
+old_dir="$MOBILEKIT_HOME/kotlin-1.9"
+if [ ! -f "$old_dir/.complete-$OLD_VERSION" ]; then
+  mkdir -p "$old_dir"
+  [ -f "$old_dir/package.json" ] || echo '{"name": "mobilekit-kotlin-1-9", "private": true}' > "$old_dir/package.json"
+  npm install --prefix "$old_dir" --no-audit --no-fund --loglevel=error "kotlin-compiler@$OLD_VERSION"
+  "$old_dir/node_modules/kotlin-compiler/bin/kotlinc" -version 2>&1 | grep -F "$OLD_VERSION"
+  touch "$old_dir/.complete-$OLD_VERSION"
+fi
+
 if [ -f "$marker" ]; then
   echo "kotlin: kotlinc $VERSION already installed ($kotlinc)"
   exit 0

@@ -85,14 +85,6 @@ def test_json_error_output_is_machine_readable(project):
     assert payload["ok"] is False and payload["error"]["kind"] == "config" and payload["error"]["exit_code"] == 3
 
 
-def test_enabled_but_unavailable_stage_is_an_error_not_a_silent_skip(project, tmp_path):
-    (tmp_path / "train.csv").write_text("text,label\ngood,1\nbad,0\n")
-    path = project(data={"path": "train.csv"}, finetune={"enabled": True})
-    result = run_cli("build", "-c", str(path))
-    assert result.returncode == 11
-    assert "finetune" in result.stderr and "not available" in result.stderr
-
-
 def test_init_writes_a_config_that_loads(tmp_path):
     model = tmp_path / "my-model"
     model.mkdir()

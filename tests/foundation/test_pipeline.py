@@ -231,3 +231,29 @@ def test_second_process_on_the_same_build_dir_is_refused(project, tmp_path):
         fcntl.flock(handle, fcntl.LOCK_EX)
         with pytest.raises(BuildLockedError, match="another mobilekit process"):
             build(path)
+
+
+def test_enabled_but_unavailable_stage_is_an_error_and_a_disabled_one_a_skip(project):
+    from mobilekit.errors import StageNotAvailableError
+    from mobilekit.pipeline import Pipeline
+    from mobilekit.stages.base import Stage
+
+    class Planned(Stage):
+        NAME = "planned"
+        SUMMARY = "test"
+        AVAILABLE = False
+        REQUIRED_WHEN_ENABLED = True
+
+        def skip_reason(self, config):
+            return None if config.finetune.enabled else "finetune.enabled = false"
+
+    def run(config_path, overrides=()):
+        pipeline = Pipeline(load_config(config_path, overrides), stages={"planned": Planned()}, order=("planned",))
+        return pipeline.run(["planned"])
+
+    path = project()
+    assert outcomes(run(path)) == {"planned": "skipped"}
+    (path.parent / "train.csv").write_text("text,label\ngood,1\n")
+    with pytest.raises(StageNotAvailableError, match="not available") as info:
+        run(path, ['data.path="train.csv"', "finetune.enabled=true"])
+    assert info.value.EXIT_CODE == 11

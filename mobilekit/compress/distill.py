@@ -1,0 +1,195 @@
+"""Distillation losses and the loop that trains a student against its teacher.
+
+Classifiers, per example: alpha * T^2 * KL(teacher || student) on logits softened by the
+temperature T, plus (1 - alpha) * cross-entropy on the hard label when the example has one
+(unlabelled transfer text gets the soft-target term alone); optionally plus TinyBERT-style MSE
+between the student's and the kept teacher layers' hidden states and attention maps.
+Sentence encoders: MSE + (1 - cosine) between the student's and teacher's pooled embeddings,
+which needs no labels at all.
+
+When no hidden/attention matching is asked for, the teacher runs once over the training text
+(its outputs do not change between epochs) instead of once per batch per epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobilekit.compress.batches import encode, pool
+from mobilekit.compress.evaluate import classification_metrics, embed, embedding_metrics, predict_logits
+from mobilekit.compress.training import TrainResult, train
+from mobilekit.progress import Progress
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    task: str
+    layers: tuple[int, ...]
+    temperature: float
+    alpha: float
+    hidden_weight: float
+    attention_weight: float
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    max_length: int
+    pooling: str
+    normalize: bool
+    seed: int
+
+    @property
+    def matches_internals(self) -> bool:
+        return self.hidden_weight > 0 or self.attention_weight > 0
+
+
+def soft_target_loss(student_logits, teacher_logits, temperature: float):
+    """Per-example KL(teacher || student) at ``temperature``, scaled by T^2 (Hinton et al.)."""
+    import torch.nn.functional as F
+
+    log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
+    log_p_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
+    return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1) * temperature**2
+
+
+def classifier_loss(student_logits, teacher_logits, labels, *, temperature: float, alpha: float):
+    """Mean over the batch; ``labels`` holds -1 for unlabelled examples (soft targets only)."""
+    import torch.nn.functional as F
+
+    soft = soft_target_loss(student_logits, teacher_logits, temperature)
+    labelled = labels >= 0
+    hard = F.cross_entropy(student_logits, labels.clamp(min=0), reduction="none")
+    per_example = soft.where(~labelled, alpha * soft + (1 - alpha) * hard)
+    return per_example.mean()
+
+
+def embedding_loss(student_vectors, teacher_vectors):
+    import torch.nn.functional as F
+
+    cosine = F.cosine_similarity(student_vectors, teacher_vectors, dim=-1)
+    return F.mse_loss(student_vectors, teacher_vectors) + (1 - cosine).mean()
+
+
+def hidden_state_loss(student_states, teacher_states, layers, attention_mask, projection=None):
+    """MSE over real tokens between student layer i and teacher layer layers[i] (and the embeddings)."""
+    mask = attention_mask.unsqueeze(-1).to(student_states[0].dtype)
+    pairs = [(student_states[0], teacher_states[0])]
+    pairs += [(student_states[i + 1], teacher_states[layer + 1]) for i, layer in enumerate(layers)]
+    total = 0.0
+    for s, t in pairs:
+        if projection is not None:
+            s = projection(s)
+        total = total + (((s - t) ** 2) * mask).sum() / (mask.sum() * t.shape[-1])
+    return total / len(pairs)
+
+
+def attention_loss(student_maps, teacher_maps, layers):
+    """MSE between attention maps; averaged over heads when the head counts differ."""
+    total = 0.0
+    for i, layer in enumerate(layers):
+        s, t = student_maps[i], teacher_maps[layer]
+        if s.shape[1] != t.shape[1]:
+            s, t = s.mean(1), t.mean(1)
+        total = total + ((s - t) ** 2).mean()
+    return total / len(layers)
+
+
+def teacher_outputs(teacher, tokenizer, texts, settings: DistillSettings) -> np.ndarray:
+    """Logits (classifier) or pooled, unnormalised embeddings (encoder) for every text."""
+    if settings.task == "text-classification":
+        return predict_logits(teacher, tokenizer, texts, settings.max_length)
+    return embed(teacher, tokenizer, texts, settings.max_length, pooling=settings.pooling, normalize=False)
+
+
+def distill(
+    teacher,
+    student,
+    tokenizer,
+    *,
+    settings: DistillSettings,
+    train_texts: list[str],
+    train_labels: list[int | None] | None,
+    validation_texts: list[str],
+    validation_labels: list[int | None] | None,
+    progress: Progress,
+    log: logging.Logger,
+    student_tokenizer=None,
+    label: str = "distilling",
+) -> TrainResult:
+    """``student_tokenizer``: the student's own (trimmed) tokenizer when it differs from the
+    teacher's; only the soft targets can be matched then, as the token positions differ."""
+    import torch
+
+    student_tokenizer = student_tokenizer or tokenizer
+    if student_tokenizer is not tokenizer and settings.matches_internals:
+        raise ValueError("hidden-state/attention matching needs the teacher's tokenization")
+
+    classify = settings.task == "text-classification"
+    labels = torch.tensor([-1 if y is None else y for y in (train_labels or [None] * len(train_texts))])
+    cached = None
+    if not settings.matches_internals:
+        with progress.task("teacher outputs on the training text"):
+            cached = torch.from_numpy(teacher_outputs(teacher, tokenizer, train_texts, settings))
+    torch.manual_seed(settings.seed)
+    projection = None
+    if settings.hidden_weight > 0 and student.config.hidden_size != teacher.config.hidden_size:
+        # TinyBERT's learnable W_h: maps the narrower student states into the teacher's space.
+        projection = torch.nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
+    want_attentions = settings.attention_weight > 0
+    layers = list(settings.layers)
+
+    def step_loss(indices):
+        batch = encode(student_tokenizer, [train_texts[i] for i in indices], settings.max_length, student)
+        out = student(**batch, output_hidden_states=settings.hidden_weight > 0, output_attentions=want_attentions)
+        if cached is not None:
+            target, t_out = cached[indices], None
+        else:
+            with torch.no_grad():
+                t_out = teacher(**batch, output_hidden_states=settings.hidden_weight > 0, output_attentions=want_attentions)
+            target = t_out.logits if classify else pool(t_out.last_hidden_state, batch["attention_mask"], pooling=settings.pooling, normalize=False)
+        if classify:
+            loss = classifier_loss(out.logits, target, labels[indices], temperature=settings.temperature, alpha=settings.alpha)
+        else:
+            vectors = pool(out.last_hidden_state, batch["attention_mask"], pooling=settings.pooling, normalize=False)
+            loss = embedding_loss(vectors, target)
+        if settings.hidden_weight > 0:
+            loss = loss + settings.hidden_weight * hidden_state_loss(
+                out.hidden_states, t_out.hidden_states, layers, batch["attention_mask"], projection
+            )
+        if want_attentions:
+            loss = loss + settings.attention_weight * attention_loss(out.attentions, t_out.attentions, layers)
+        return loss
+
+    validate = None
+    if validation_texts:
+        reference = teacher_outputs(teacher, tokenizer, validation_texts, settings)
+        known = [i for i, y in enumerate(validation_labels or []) if y is not None]
+
+        def validate() -> float:
+            if not classify:
+                vectors = embed(student, student_tokenizer, validation_texts, settings.max_length, pooling=settings.pooling, normalize=False)
+                return embedding_metrics(vectors, reference)["cosine_to_teacher_mean"]
+            predicted = predict_logits(student, student_tokenizer, validation_texts, settings.max_length).argmax(axis=1)
+            if known:  # accuracy on the labels, else agreement with the teacher
+                return classification_metrics(predicted[known], [validation_labels[i] for i in known], student.config.num_labels)["accuracy"]
+            return float(np.mean(predicted == reference.argmax(axis=1)))
+
+    return train(
+        student,
+        n=len(train_texts),
+        step_loss=step_loss,
+        validate=validate,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        patience=None,
+        ties_to_later=True,
+        seed=settings.seed,
+        progress=progress,
+        label=label,
+        log=log,
+        extra_parameters=tuple(projection.parameters()) if projection is not None else (),
+    )
+

@@ -1,0 +1,224 @@
+"""Child-process driver for the litert-torch route; runs in the litert-torch virtual environment.
+
+    <litert-torch venv>/bin/python -m mobilekit.convert._litert_torch_driver request.json
+
+Never imported by mobilekit itself (``mobilekit.convert.litert_torch`` starts it). It imports
+only mobilekit's light modules (``onnx_export`` for the torch wrapper, ``tflite`` for the shared
+constants) plus torch, transformers, litert_torch, ai_edge_quantizer and ai_edge_litert, all from
+its own environment. The request (JSON) holds: model_dir, task, sequence_length, pooling,
+normalize, outputs {variant: path}, calibration_npz (or null), work_dir, result.
+
+Steps: the same wrapper module the ONNX export uses -> ``litert_torch.convert`` with static
+[1, seq] int32 kwargs (the kwargs name the signature inputs; the wrapper returns a dict so the
+signature output is named ``logits`` / ``embedding``) -> float32 .tflite -> ai-edge-quantizer:
+  float16       float_casting of FULLY_CONNECTED / EMBEDDING_LOOKUP weights (float compute)
+  dynamic-int8  dynamic_legacy_wi8_afp32: int8 channelwise weights, activations quantized at run
+                time, weights under 1024 elements (a classifier head) left float, as TFLiteConverter's
+                dynamic range does in the onnx2tf route (plain dynamic_wi8_afp32 quantizes the head
+                too: max diff 2.7e-3 instead of 3.3e-4 on the trained tiny classifier)
+  full-int8     static_wi8_ai8 calibrated on the request's int32 rows, from a copy of the float
+                model whose attention-mask constant (float32 min) is set to MASK_VALUE_FOR_INT8
+                (else the calibrated scale of the masked scores is ~1e36, as in the onnx2tf
+                route); the op that produces the model output is left in float, so the output
+                stays float32 like the other variants and loses no precision to an int8 step.
+The float32 model is also run against the torch wrapper on a few probe rows (the guard figure
+in the result; the parent judges it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def _named_module(wrapper, input_names: list[str], output_name: str):
+    """The wrapper, returning {output_name: tensor} so litert-torch names the signature output."""
+    import torch
+
+    if "token_type_ids" in input_names:
+        class Named(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.wrapper = wrapper
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return {output_name: self.wrapper(input_ids, attention_mask, token_type_ids)}
+    else:
+        class Named(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.wrapper = wrapper
+
+            def forward(self, input_ids, attention_mask):
+                return {output_name: self.wrapper(input_ids, attention_mask)}
+
+    return Named().eval()
+
+
+def _probe_rows(input_names: list[str], seq: int, calibration) -> dict:
+    import numpy as np
+
+    if calibration is not None:
+        return {n: np.asarray(calibration[n][:4], dtype=np.int32) for n in input_names}
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 100, size=(3, seq)).astype(np.int32)
+    mask = np.ones((3, seq), dtype=np.int32)
+    for r, length in enumerate([seq, max(2, seq // 2), 2]):
+        mask[r, length:] = 0
+        ids[r, length:] = 0
+    rows = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return {n: rows[n] for n in input_names}
+
+
+def rewrite_mask_constants(data: bytes, value: float, threshold: float) -> tuple[bytes, int]:
+    """Set every scalar float32 constant below ``threshold`` to ``value``; returns (model, count).
+
+    Edits the flatbuffer in place through numpy views of its buffers (no re-serialization, so
+    nothing else in the model can change).
+    """
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    buf = bytearray(data)
+    model = schema.Model.GetRootAsModel(buf, 0)
+    done: set[int] = set()
+    for g in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(g)
+        for t in range(subgraph.TensorsLength()):
+            tensor = subgraph.Tensors(t)
+            index = tensor.Buffer()
+            if tensor.Type() != schema.TensorType.FLOAT32 or index in done or index == 0:
+                continue
+            buffer = model.Buffers(index)
+            if buffer.Offset() > 1:  # data stored after the flatbuffer (large-model layout)
+                if buffer.Size() != 4:
+                    continue
+                raw = np.frombuffer(buf, dtype=np.uint8, count=4, offset=buffer.Offset())
+            elif buffer.DataLength() == 4:
+                raw = buffer.DataAsNumpy()  # a writable view into buf
+            else:
+                continue
+            if float(raw.view(np.float32)[0]) < threshold:
+                raw[:] = np.frombuffer(np.float32(value).tobytes(), dtype=np.uint8)
+                done.add(index)
+    return bytes(buf), len(done)
+
+
+def _signature_output_tensor_names(data: bytes) -> list[str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(bytearray(data), 0)
+    names = []
+    for s in range(model.SignatureDefsLength()):
+        sig = model.SignatureDefs(s)
+        subgraph = model.Subgraphs(sig.SubgraphIndex())
+        for i in range(sig.OutputsLength()):
+            names.append(subgraph.Tensors(sig.Outputs(i).TensorIndex()).Name().decode())
+    return names
+
+
+FLOAT16_RECIPE = [{
+    "regex": ".*",
+    "operation": "*",
+    "algorithm_key": "float_casting",
+    "op_config": {"weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"},
+                  "compute_precision": "FLOAT", "explicit_dequantize": True},
+}]
+
+
+def _quantize(float_model, recipe, out_path: Path, calibration_rows=None) -> None:
+    from ai_edge_quantizer import quantizer
+
+    qt = quantizer.Quantizer(float_model, recipe)
+    calibration_result = None
+    if calibration_rows is not None:
+        calibration_result = qt.calibrate({"serving_default": calibration_rows}, num_threads=1)
+    result = qt.quantize(calibration_result, enable_progress_report=False)
+    result.export_model(str(out_path), overwrite=True)
+
+
+def main(request_path: str) -> int:
+    request = json.loads(Path(request_path).read_text())
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+    import numpy as np
+    import torch
+
+    import litert_torch
+    from ai_edge_quantizer import recipe as aeq_recipe
+
+    from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
+    from mobilekit.convert.tflite import _MASK_CONSTANT_THRESHOLD, MASK_VALUE_FOR_INT8
+    from mobilekit.runners.tflite_runner import TfliteRunner
+
+    timings["import"] = time.monotonic() - start
+    print(f"litert-torch {litert_torch.__version__}, torch {torch.__version__}, numpy {np.__version__}", flush=True)
+    model_dir = Path(request["model_dir"])
+    task, seq = request["task"], int(request["sequence_length"])
+    outputs = {v: Path(p) for v, p in request["outputs"].items()}
+    work = Path(request["work_dir"])
+    work.mkdir(parents=True, exist_ok=True)
+    calibration = dict(np.load(request["calibration_npz"])) if request.get("calibration_npz") else None
+
+    t = time.monotonic()
+    wrapper, info = _load_wrapper(model_dir, task=task, pooling=request["pooling"], normalize=request["normalize"])
+    output_name = output_name_for(task)
+    input_names = list(info.input_names)
+    module = _named_module(wrapper, input_names, output_name)
+    probe = _probe_rows(input_names, seq, calibration)
+    sample = {n: torch.from_numpy(probe[n][1:2].copy()) for n in input_names}  # a padded row
+    timings["load"] = time.monotonic() - t
+
+    t = time.monotonic()
+    float_path = work / "float32.tflite"
+    litert_torch.convert(module, sample_kwargs=sample).export(str(float_path))
+    timings["convert"] = time.monotonic() - t
+    print(f"converted to {float_path} in {timings['convert']:.1f} s", flush=True)
+
+    # Guard: the float32 model against the torch wrapper it came from.
+    with torch.no_grad():
+        reference = module(**{n: torch.from_numpy(probe[n]) for n in input_names})[output_name].numpy()
+    candidate = TfliteRunner(float_path).run(probe)
+    guard = float(np.max(np.abs(reference - candidate)))
+    print(f"guard: float32 vs torch max abs diff {guard:.3g}", flush=True)
+
+    float_bytes = float_path.read_bytes()
+    if "float32" in outputs:
+        shutil.copyfile(float_path, outputs["float32"])
+    if "float16" in outputs:
+        t = time.monotonic()
+        _quantize(float_bytes, FLOAT16_RECIPE, outputs["float16"])
+        timings["float16"] = time.monotonic() - t
+    if "dynamic-int8" in outputs:
+        t = time.monotonic()
+        _quantize(float_bytes, aeq_recipe.dynamic_legacy_wi8_afp32(), outputs["dynamic-int8"])
+        timings["dynamic-int8"] = time.monotonic() - t
+    rewritten = 0
+    if "full-int8" in outputs:
+        t = time.monotonic()
+        masked, rewritten = rewrite_mask_constants(float_bytes, MASK_VALUE_FOR_INT8, _MASK_CONSTANT_THRESHOLD)
+        print(f"full-int8: {rewritten} attention-mask constant(s) set to {MASK_VALUE_FOR_INT8}", flush=True)
+        recipe = list(aeq_recipe.static_wi8_ai8())
+        # The op producing each signature output stays float (its scope is "<tensor name>;").
+        recipe += [{"regex": "^" + re.escape(name) + ";", "operation": "*", "algorithm_key": "no_quantize",
+                    "op_config": {}} for name in _signature_output_tensor_names(masked)]
+        rows = [{n: np.asarray(calibration[n][i:i + 1], dtype=np.int32) for n in input_names}
+                for i in range(len(calibration["input_ids"]))]
+        _quantize(masked, recipe, outputs["full-int8"], calibration_rows=rows)
+        timings["full-int8"] = time.monotonic() - t
+    timings["total"] = time.monotonic() - start
+    Path(request["result"]).write_text(json.dumps({
+        "timings": timings, "guard_max_abs_diff": guard,
+        "guard_reference_max": float(np.max(np.abs(reference))),
+        "mask_constants_rewritten": rewritten, "input_names": input_names, "output_name": output_name,
+        "versions": {"litert_torch": litert_torch.__version__, "torch": torch.__version__},
+    }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a child process
+    sys.exit(main(sys.argv[1]))

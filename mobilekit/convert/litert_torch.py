@@ -1,0 +1,206 @@
+"""Hugging Face folder -> TensorFlow Lite directly with litert-torch (``convert.tflite_route = "litert-torch"``).
+
+The second TFLite route beside ONNX -> onnx2tf (``mobilekit.convert.tflite``). Same variants,
+same file names, same signature (inputs ``input_ids``, ``attention_mask`` and, where the
+architecture has them, ``token_type_ids``, int32 [1, seq]; one float32 output ``logits`` or
+``embedding``), so the runners, verify and the SDKs take either route's models unchanged. Both
+routes convert the same torch module (``onnx_export._load_wrapper``).
+
+Why a second virtual environment: litert-torch 0.10.0 needs ai-edge-litert 2.3.x and numpy 2.x,
+onnx2tf 1.29.24 pins ai-edge-litert 2.1.0 and numpy 1.26.4. One environment holding both cannot
+be ``pip check`` clean, so ``bash setup/install.sh litert-torch`` builds its own under
+``$MOBILEKIT_HOME/venvs/litert-torch`` and the conversion runs there as a child process
+(``_litert_torch_driver``). The child sees mobilekit's own modules through a PYTHONPATH folder
+that holds only the ``mobilekit`` package, never the main environment's site-packages.
+
+Variants (ai-edge-quantizer on the float32 model; see the driver for details):
+  float32       litert-torch's model
+  float16       float16 weights for FULLY_CONNECTED / EMBEDDING_LOOKUP, float compute
+  dynamic-int8  int8 weights, activations quantized at run time (dynamic_legacy_wi8_afp32)
+  full-int8     int8 weights and activations (static_wi8_ai8), calibrated on ``calibration``,
+                attention-mask constant set to ``MASK_VALUE_FOR_INT8`` first, output op in float
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mobilekit.convert.tflite import GUARD_TOLERANCE, VARIANTS, TfliteConversion, variant_file_name
+from mobilekit.errors import ConversionError, ModelInputError, ToolMissingError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+COMPONENT = "litert-torch"
+DEFAULT_TIMEOUT_S = 3600
+LOG_NAME = "litert_torch.log"
+
+
+def litert_torch_venv() -> Path:
+    """Where ``setup/components/litert-torch.sh`` links the environment (it may be absent)."""
+    from mobilekit.toolchains.tools import mobilekit_home
+
+    return mobilekit_home() / "venvs" / "litert-torch"
+
+
+def litert_torch_python() -> Path:
+    """The environment's python; ToolMissingError with the install command when it is not there."""
+    from mobilekit.toolchains.tools import setup_command
+
+    venv = litert_torch_venv()
+    python = venv / "bin" / "python"
+    if not (venv / ".complete").is_file() or not python.exists():
+        raise ToolMissingError(
+            f"the litert-torch environment is not installed (looked in {venv})",
+            hint=f"install it with: {setup_command(COMPONENT)}  "
+                 '(or use convert.tflite_route = "onnx2tf")',
+        )
+    return python
+
+
+def convert_tflite_litert_torch(
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    task: str,
+    sequence_length: int,
+    pooling: str,
+    normalize: bool,
+    variants: list[str],
+    calibration: dict[str, "np.ndarray"] | None,
+) -> dict[str, Path]:
+    """Convert the model folder into the requested TFLite ``variants``; returns {variant: path}."""
+    return convert_tflite_litert_torch_detailed(
+        model_dir, out_dir, task=task, sequence_length=sequence_length, pooling=pooling,
+        normalize=normalize, variants=variants, calibration=calibration).paths
+
+
+def convert_tflite_litert_torch_detailed(
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    task: str,
+    sequence_length: int,
+    pooling: str,
+    normalize: bool,
+    variants: list[str],
+    calibration: dict[str, "np.ndarray"] | None,
+    timeout_s: int = DEFAULT_TIMEOUT_S,
+    keep_work_dir: bool = False,
+) -> TfliteConversion:
+    """``convert_tflite_litert_torch`` plus per-step timings, the guard figure and the log path."""
+    import numpy as np
+
+    from mobilekit.convert.onnx_export import _check_sequence_length, _check_task, inspect_model_folder
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ModelInputError(f"unknown TFLite variant(s) {unknown or variants}",
+                              hint=f"choose among: {', '.join(VARIANTS)}")
+    _check_task(task, pooling)
+    info = inspect_model_folder(model_dir)
+    _check_sequence_length(info, sequence_length)
+    if task == "text-classification" and not info.num_labels:
+        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
+                              hint="use task 'sentence-embedding' for encoders without a head")
+    if "full-int8" in variants:
+        if not calibration:
+            raise ModelInputError("the full-int8 variant needs calibration data",
+                                  hint="pass calibration={input name: int32 [N, seq]} from tokenize()")
+        for name in info.input_names:
+            arr = calibration.get(name)
+            if arr is None or np.ndim(arr) != 2 or np.shape(arr)[1] != sequence_length or len(arr) == 0:
+                raise ModelInputError(
+                    f"calibration data for {name} must be an int array [N, {sequence_length}] "
+                    f"(got {None if arr is None else np.shape(arr)})")
+    python = litert_torch_python()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / "_litert_torch_work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    log_path = out_dir / LOG_NAME
+    paths = {v: out_dir / variant_file_name(v) for v in variants}
+    for p in paths.values():
+        p.unlink(missing_ok=True)
+    calibration_npz = None
+    if calibration is not None:
+        calibration_npz = work / "calibration.npz"
+        np.savez(calibration_npz, **{n: np.asarray(calibration[n], dtype=np.int32)
+                                     for n in info.input_names if n in calibration})
+    request = {
+        "model_dir": str(model_dir.resolve()), "task": task, "sequence_length": sequence_length,
+        "pooling": pooling, "normalize": normalize,
+        "outputs": {v: str(p.resolve()) for v, p in paths.items()},
+        "calibration_npz": str(calibration_npz) if calibration_npz else None,
+        "work_dir": str(work.resolve()), "result": str((work / "result.json").resolve()),
+    }
+    request_path = work / "request.json"
+    request_path.write_text(json.dumps(request, indent=2))
+
+    start = time.monotonic()
+    try:
+        _run_driver(python, request_path, log_path, timeout_s)
+    except ConversionError:
+        _remove(paths.values())
+        raise
+    result = json.loads((work / "result.json").read_text())
+    seconds = {"total": time.monotonic() - start, **result["timings"]}
+    missing = [v for v, p in paths.items() if not p.is_file()]
+    if missing:
+        _remove(paths.values())
+        raise ConversionError(f"litert-torch finished but wrote no {', '.join(missing)} model",
+                              hint=f"see {log_path}")
+    guard = float(result["guard_max_abs_diff"])
+    limit = GUARD_TOLERANCE * max(1.0, float(result["guard_reference_max"]))
+    if not guard <= limit:
+        _remove(paths.values())  # never leave a wrong model where a stage could pick it up
+        raise ConversionError(
+            f"litert-torch produced a float32 model that disagrees with torch (max abs diff {guard:.3g} > {limit:.3g})",
+            hint=f"see {log_path}; the onnx2tf route (convert.tflite_route = \"onnx2tf\") is the alternative")
+    if not keep_work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    return TfliteConversion(paths=paths, seconds=seconds, guard_max_abs_diff=guard, log_path=log_path,
+                            mask_constants_rewritten=int(result["mask_constants_rewritten"]))
+
+
+def _remove(paths) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
+def _run_driver(python: Path, request_path: Path, log_path: Path, timeout_s: int) -> None:
+    import mobilekit
+    from mobilekit.toolchains.process import ProcessFailed, run
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    env["PYTHONNOUSERSITE"] = "1"
+    argv = [str(python), "-m", "mobilekit.convert._litert_torch_driver", str(request_path.resolve())]
+    # A folder holding only a link to the mobilekit package: where mobilekit is installed into the
+    # main environment's site-packages, putting that folder on PYTHONPATH would bring numpy 1.26
+    # and ai-edge-litert 2.1 into the child.
+    with tempfile.TemporaryDirectory(prefix="mobilekit-litert-path-") as path_dir:
+        os.symlink(Path(mobilekit.__file__).resolve().parent, Path(path_dir) / "mobilekit")
+        env["PYTHONPATH"] = path_dir
+        header = f"$ {' '.join(argv)}\n(PYTHONPATH={path_dir} -> {Path(mobilekit.__file__).resolve().parent})\n"
+        try:
+            output = run(argv, cwd=request_path.parent, env=env, timeout=timeout_s)
+        except ProcessFailed as e:
+            log_path.write_text(header + e.output, encoding="utf-8")
+            tail = "\n".join(line for line in e.output.strip().splitlines()[-15:])
+            what = (f"took longer than {timeout_s} s and was stopped" if e.returncode == 124
+                    else f"failed (exit code {e.returncode})")
+            raise ConversionError(
+                f"litert-torch conversion {what}:\n{tail}",
+                hint=f"the full log is in {log_path}; if the model's ops are not supported by litert-torch, "
+                     'use convert.tflite_route = "onnx2tf"') from e
+    log_path.write_text(header + output, encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The build report's pieces (charts)."""

@@ -1,0 +1,260 @@
+"""generate (Android): render the Gradle library module from templates/android/.
+
+The module holds the Kotlin wrapper, the WordPiece tokenizer, JUnit tests with golden vectors,
+the assets (model, vocab, labels, manifest) and ``mobilekit-sdk.json``, which records what made it
+(template version, inputs, hashes) and is what the packager reads: it never guesses a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mobilekit.config.names import kotlin_package_problem, maven_id_problem, type_name_problem
+from mobilekit.errors import ConfigError, ModelInputError, SdkBuildError
+from mobilekit.sdk.android.filters import xml_escape
+from mobilekit.sdk.android.template import AndroidTemplate, load_template
+from mobilekit.sdk.inputs import SdkInputs
+
+TASKS = ("text-classification", "sentence-embedding")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+# Simple names the generated sources use without qualification (imports, Kotlin's default imports,
+# java.lang). A wrapper class with one of these names would shadow it inside the package and break
+# the build, so such a class name is rejected. tests/sdk_android checks this list against the
+# templates, so a template that starts using a new name cannot forget to add it here.
+REFERENCED_NAMES = frozenset(
+    """
+    Context AssetManager Closeable Dispatchers Interpreter Tensor DataType ByteBuffer ByteOrder FileChannel
+    FileInputStream FileNotFoundException IOException File Normalizer MessageDigest Test Assert Regex HashMap
+    ArrayList StringBuilder Character Integer System Charsets Any Unit Nothing Int Long Float Double Boolean
+    Byte Char String List Map Pair IntArray FloatArray DoubleArray ByteArray RuntimeException Throwable
+    IllegalArgumentException IllegalStateException Exception JvmOverloads JvmField JvmStatic Math Object
+    Comparable Iterable Collection Array MutableList Sequence Suppress Deprecated Volatile Synchronized
+    """.split()
+)
+
+_MAVEN_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
+
+
+def generate_android(inputs: SdkInputs, out_dir: Path) -> None:
+    """Write the Android library module for ``inputs`` into ``out_dir`` (which must not exist yet)."""
+    template = load_template()
+    _check_inputs(inputs, template)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise SdkBuildError(f"{out_dir} is not empty; the Android module is generated into a fresh folder")
+    context = template_context(inputs, template)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_assets(inputs, template, context, out_dir)
+        _render_files(template, context, out_dir)
+        _write_json(out_dir / template.paths["provenance"], provenance(inputs, template, context))
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)  # never leave a half-written module behind
+        raise
+
+
+# -- checks -----------------------------------------------------------------------------------------
+
+
+def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
+    for key, value, problem in (
+        ("android.package", inputs.android_package, kotlin_package_problem(inputs.android_package)),
+        ("android.class_name", inputs.android_class_name, type_name_problem(inputs.android_class_name)),
+        ("android.group_id", inputs.android_group_id, maven_id_problem(inputs.android_group_id)),
+        ("android.artifact_id", inputs.android_artifact_id, maven_id_problem(inputs.android_artifact_id)),
+    ):
+        if problem:
+            raise ConfigError(f"{key} = {value!r} cannot be used: {problem}")
+    name = inputs.android_class_name
+    if name in template.generated_types or name in REFERENCED_NAMES:
+        what = "a type the generated library defines" if name in template.generated_types else "a type the generated code uses"
+        raise ConfigError(
+            f"android.class_name = {name!r} clashes with {what} in package {inputs.android_package}",
+            hint="set [android] class_name to another name, for example " + name + "Model",
+        )
+    if not _MAVEN_VERSION.match(inputs.version or ""):
+        raise ConfigError(
+            f"project.version = {inputs.version!r} cannot be a Maven version",
+            hint="use letters, digits, '.', '-', '+' and '_' only, for example 1.2.0 or 1.2.0-beta1",
+        )
+    try:
+        xml_escape(inputs.project_name)  # the POM holds it
+    except ValueError as e:
+        raise ConfigError(f"project.name = {inputs.project_name!r} cannot appear in a POM: {e}",
+                          hint="remove control characters from the project name") from e
+    if inputs.task not in TASKS:
+        raise SdkBuildError(f"the Android template knows tasks {', '.join(TASKS)}, not {inputs.task!r}")
+    if inputs.task == "text-classification" and not inputs.labels:
+        raise ModelInputError("a text classifier needs labels (model.labels or the model's id2label)")
+    unknown_inputs = [n for n in inputs.input_names if n not in INPUT_NAMES]
+    if unknown_inputs or "input_ids" not in inputs.input_names:
+        raise SdkBuildError(f"the Android template feeds {', '.join(INPUT_NAMES)}; the model takes {inputs.input_names}")
+    if inputs.tflite_model is None or not Path(inputs.tflite_model).is_file():
+        raise ModelInputError(f"the TFLite model to ship ({inputs.tflite_model}) does not exist")
+    if Path(inputs.tflite_model).stat().st_size == 0:
+        raise ModelInputError(f"the TFLite model to ship ({inputs.tflite_model}) is empty")
+    bad = [i for i, token in enumerate(inputs.vocab) if "\n" in token or "\r" in token]
+    if bad:
+        raise ModelInputError(f"vocabulary token {bad[0]} contains a line break; vocab.txt cannot hold it")
+    vocab = set(inputs.vocab)
+    settings = inputs.tokenizer
+    missing = [t for t in (settings.unk_token, settings.cls_token, settings.sep_token, settings.pad_token) if t not in vocab]
+    if missing:
+        raise ModelInputError(f"the tokenizer's special tokens {missing} are not in the vocabulary")
+
+
+# -- context ----------------------------------------------------------------------------------------
+
+
+def special_tokens(inputs: SdkInputs) -> list[str]:
+    """Tokens the Hugging Face tokenizer matches verbatim in raw text before normalizing it.
+
+    Read from the model folder's tokenizer.json (added tokens that are special and not normalized);
+    without one, the four tokens the settings name plus [MASK] when the vocabulary has it.
+    """
+    vocab = set(inputs.vocab)
+    tokenizer_json = Path(inputs.vocab_file).parent / "tokenizer.json"
+    found: list[str] = []
+    if tokenizer_json.is_file():
+        try:
+            added = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("added_tokens") or []
+        except ValueError as e:
+            raise ModelInputError(f"{tokenizer_json} is not valid JSON: {e}") from e
+        found = [t["content"] for t in added if t.get("special") and not t.get("normalized") and t.get("content") in vocab]
+    else:
+        s = inputs.tokenizer
+        found = [t for t in (s.pad_token, s.unk_token, s.cls_token, s.sep_token, "[MASK]") if t in vocab]
+    return sorted(set(found), key=found.index)
+
+
+def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, Any]:
+    s = inputs.tokenizer
+    strip_accents = s.do_lower_case if s.strip_accents is None else bool(s.strip_accents)
+    package_path = inputs.android_package.replace(".", "/")
+    asset_dir = template.paths["asset_dir"].format(package=inputs.android_package)
+    return {
+        **template.as_context(),
+        "project_name": inputs.project_name,
+        "version": inputs.version,
+        "mobilekit_version": inputs.mobilekit_version,
+        "package": inputs.android_package,
+        "package_path": package_path,
+        "class_name": inputs.android_class_name,
+        "group_id": inputs.android_group_id,
+        "artifact_id": inputs.android_artifact_id,
+        "min_sdk": inputs.android_min_sdk,
+        "task": inputs.task,
+        "is_classifier": inputs.task == "text-classification",
+        "labels": list(inputs.labels or []),
+        "sequence_length": inputs.sequence_length,
+        "normalize": bool(inputs.normalize),
+        "input_names": list(inputs.input_names),
+        "output_name": inputs.output_name,
+        "model_sha256": inputs.model_sha256,
+        "tflite_variant": inputs.tflite_variant or "unknown",
+        "tflite_sha256": _sha256(Path(inputs.tflite_model)),
+        "vocab_size": len(inputs.vocab),
+        "asset_dir": asset_dir,
+        "tokenizer": {
+            "do_lower_case": bool(s.do_lower_case),
+            "strip_accents": strip_accents,
+            "tokenize_chinese_chars": bool(s.tokenize_chinese_chars),
+            "unk_token": s.unk_token,
+            "cls_token": s.cls_token,
+            "sep_token": s.sep_token,
+            "pad_token": s.pad_token,
+            "max_input_chars_per_word": int(s.max_input_chars_per_word),
+            "special_tokens": special_tokens(inputs),
+        },
+        "tokenization_goldens": list(inputs.tokenization_goldens),
+        "output_goldens": list(inputs.output_goldens),
+        "kotlin_main": template.paths["kotlin_main"].format(package_path=package_path),
+        "kotlin_test": template.paths["kotlin_test"].format(package_path=package_path),
+    }
+
+
+def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, Any]) -> dict[str, Any]:
+    """What made this module, and what the packager needs to know about it (mobilekit-sdk.json)."""
+    return {
+        "generator": {"name": "mobilekit", "version": inputs.mobilekit_version},
+        "template": {"name": "android", "version": template.version},
+        "project": {"name": inputs.project_name, "version": inputs.version},
+        "task": inputs.task,
+        "package": inputs.android_package,
+        "class_name": inputs.android_class_name,
+        "maven": {"group_id": inputs.android_group_id, "artifact_id": inputs.android_artifact_id, "version": inputs.version},
+        "min_sdk": inputs.android_min_sdk,
+        "model": {
+            "source_sha256": inputs.model_sha256,
+            "tflite_variant": inputs.tflite_variant,
+            "tflite_sha256": context["tflite_sha256"],
+            "sequence_length": inputs.sequence_length,
+        },
+        "paths": {
+            "kotlin_main": context["kotlin_main"],
+            "kotlin_test": context["kotlin_test"],
+            "assets_root": template.paths["assets_root"],
+            "asset_dir": context["asset_dir"],
+            "manifest": template.paths["manifest"],
+            "consumer_rules": template.paths["consumer_rules"],
+            "res": template.paths["res"],
+        },
+        "assets": template.assets,
+        "dependencies": template.dependencies,
+        "kotlinc": template.kotlinc,
+        "goldens": {"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens)},
+    }
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+
+def environment():
+    from mobilekit.sdk.android import filters
+    from mobilekit.templating import environment as base_environment
+
+    env = base_environment("android", autoescape=False)
+    filters.register(env)
+    return env
+
+
+def _render_files(template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
+    env = environment()
+    for entry in template.files:
+        if "tasks" in entry and context["task"] not in entry["tasks"]:
+            continue
+        relative = entry["output"].format(**context)
+        target = out_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = env.get_template(entry["template"]).render(**context)
+        target.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _write_assets(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
+    assets = out_dir / template.paths["assets_root"] / context["asset_dir"]
+    assets.mkdir(parents=True)
+    shutil.copyfile(inputs.tflite_model, assets / template.assets["model"])
+    (assets / template.assets["vocab"]).write_bytes(("\n".join(inputs.vocab) + "\n").encode("utf-8"))
+    _write_json(assets / template.assets["labels"], list(inputs.labels or []))
+    manifest = inputs.model_manifest(platform="android")
+    manifest["tflite_sha256"] = context["tflite_sha256"]
+    manifest["template_version"] = template.version
+    _write_json(assets / template.assets["manifest"], manifest)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n", encoding="utf-8", newline="\n")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

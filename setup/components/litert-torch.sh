@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The litert-torch route's own virtual environment (torch -> TFLite directly, plus
+# ai-edge-quantizer), cached under $MOBILEKIT_HOME/venvs/litert-torch-<hash>, keyed by its
+# requirement file, the shared torch constraint and this script. Separate from the main stack
+# because litert-torch 0.10.0 needs ai-edge-litert 2.3.x and numpy 2.x while onnx2tf 1.29.24 pins
+# ai-edge-litert 2.1.0 and numpy 1.26.4: one environment cannot be `pip check` clean with both.
+# mobilekit runs it as a child process (mobilekit/convert/litert_torch.py) and never installs
+# itself into it: the driver finds mobilekit's light modules through PYTHONPATH.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PYTHON="${MOBILEKIT_PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null || {
+  echo "setup: the litert-torch environment needs Python 3.11 (the torch 2.13.0 CPU build is for it); found $("$PYTHON" --version 2>&1). Set MOBILEKIT_PYTHON to a python3.11." >&2
+  exit 1
+}
+
+requirements="$REPO_ROOT/setup/litert-torch-requirements.txt"
+constraints="$REPO_ROOT/setup/constraints.txt"
+key=$(cat "$requirements" "$constraints" "$0" | sha256sum | cut -c1-12)
+venv="$MOBILEKIT_HOME/venvs/litert-torch-$key"
+
+if [ ! -f "$venv/.complete" ]; then
+  rm -rf "$venv"
+  mkdir -p "$(dirname "$venv")"
+  "$PYTHON" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  # torch first, alone: pip takes the CPU build that lies on local disk. Everything after is
+  # constrained to it so nothing can pull a CUDA build.
+  "$venv/bin/pip" install -q torch==2.13.0
+  "$venv/bin/pip" install -q -c "$constraints" -r "$requirements"
+  "$venv/bin/python" - <<'PY'
+import torch
+assert torch.__version__ == "2.13.0+cpu", f"torch was changed to {torch.__version__}; expected the CPU build 2.13.0+cpu"
+import litert_torch, ai_edge_quantizer, transformers  # noqa: F401  (fail here, not in a build)
+from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+PY
+  "$venv/bin/pip" check
+  touch "$venv/.complete"
+fi
+
+# A stable name for mobilekit to find (mobilekit/toolchains/tools.py: litert_torch_venv_path).
+ln -sfn "$venv" "$MOBILEKIT_HOME/venvs/litert-torch"
+echo "setup: litert-torch environment ready at $venv (linked as $MOBILEKIT_HOME/venvs/litert-torch)"

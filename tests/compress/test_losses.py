@@ -1,0 +1,30 @@
+"""The distillation losses behave as their formulas say."""
+
+from __future__ import annotations
+
+import torch
+
+from mobilekit.compress.distill import classifier_loss, embedding_loss, soft_target_loss
+
+
+def test_soft_target_loss_is_zero_only_when_the_student_matches():
+    teacher = torch.tensor([[2.0, -1.0], [0.5, 0.3]])
+    assert torch.allclose(soft_target_loss(teacher, teacher, 2.0), torch.zeros(2), atol=1e-6)
+    assert (soft_target_loss(torch.zeros(2, 2), teacher, 2.0) > 0).all()
+
+
+def test_unlabelled_examples_get_the_soft_target_term_alone():
+    student = torch.tensor([[0.2, 0.1], [1.0, -1.0]])
+    teacher = torch.tensor([[2.0, -1.0], [0.0, 1.0]])
+    soft = soft_target_loss(student, teacher, 3.0)
+    hard = torch.nn.functional.cross_entropy(student, torch.tensor([0, 1]), reduction="none")
+    mixed = classifier_loss(student, teacher, torch.tensor([0, -1]), temperature=3.0, alpha=0.25)
+    assert torch.allclose(mixed, (0.25 * soft[0] + 0.75 * hard[0] + soft[1]) / 2)
+    only_hard = classifier_loss(student, teacher, torch.tensor([0, 1]), temperature=3.0, alpha=0.0)
+    assert torch.allclose(only_hard, hard.mean())
+
+
+def test_embedding_loss_is_zero_for_the_teachers_vectors_and_grows_with_the_angle():
+    t = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    assert float(embedding_loss(t, t)) < 1e-6
+    assert float(embedding_loss(-t, t)) > float(embedding_loss(t + 0.1, t)) > 0

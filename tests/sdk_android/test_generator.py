@@ -1,0 +1,170 @@
+"""generate_android: the module's layout, assets and provenance; names it must refuse (no compiler needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mobilekit.errors import ConfigError, ModelInputError, SdkBuildError
+from mobilekit.sdk.android.generator import REFERENCED_NAMES, generate_android, special_tokens
+from mobilekit.sdk.android.template import load_template
+from mobilekit.templating import TEMPLATES_ROOT
+from tests.sdk_android.conftest import CORPUS, HOSTILE_PROJECT_NAME, sdk_inputs
+
+
+@pytest.fixture(scope="module")
+def inputs(tiny_models, placeholder_tflite):
+    return sdk_inputs(tiny_models["uncased"], placeholder_tflite)
+
+
+@pytest.fixture(scope="module")
+def module(inputs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("generated") / "android"
+    generate_android(inputs, out)
+    return out
+
+
+def test_template_declares_its_version_and_files():
+    template = load_template()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", template.version)
+    declared = {entry["template"] for entry in template.files} | {"package/AndroidManifest.xml.j2", "package/pom.xml.j2"}
+    on_disk = {p.relative_to(TEMPLATES_ROOT / "android").as_posix() for p in (TEMPLATES_ROOT / "android").rglob("*.j2")}
+    assert declared == on_disk, "every template file is declared in template.json, and every declared one exists"
+
+
+def test_module_layout(module, inputs):
+    template = load_template()
+    provenance = json.loads((module / "mobilekit-sdk.json").read_text())
+    main = module / provenance["paths"]["kotlin_main"]
+    assert provenance["paths"]["kotlin_main"] == "src/main/kotlin/com/example/sentiment"
+    assert {p.name for p in main.iterdir()} == {
+        "SentimentClassifier.kt", "Label.kt", "ModelException.kt", "WordPieceTokenizer.kt", "PostProcessing.kt",
+        "TfliteModel.kt", "ModelAssets.kt"}
+    for name in ("build.gradle.kts", "settings.gradle.kts", "consumer-rules.pro", "src/main/AndroidManifest.xml", "README.md"):
+        assert (module / name).is_file(), name
+    assert provenance["template"] == {"name": "android", "version": template.version}
+    assert provenance["model"]["source_sha256"] == inputs.model_sha256
+    assert provenance["goldens"] == {"tokenization": len(CORPUS), "outputs": len(inputs.output_goldens)}
+    tests = module / provenance["paths"]["kotlin_test"] / "TokenizerGoldenTest.kt"
+    assert tests.read_text().count("@Test") == len(CORPUS)
+
+
+def test_assets(module, inputs):
+    assets = module / "src/main/assets/mobilekit/com.example.sentiment"
+    assert (assets / "model.tflite").read_bytes() == Path(inputs.tflite_model).read_bytes()
+    assert (assets / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1] == inputs.vocab
+    assert json.loads((assets / "labels.json").read_text()) == inputs.labels
+    manifest = json.loads((assets / "manifest.json").read_text())
+    assert manifest["model_sha256"] == inputs.model_sha256
+    assert manifest["sequence_length"] == inputs.sequence_length
+    assert manifest["tokenizer"]["do_lower_case"] is True
+    assert manifest["template_version"] == load_template().version
+
+
+def test_gradle_module_declares_what_the_aar_declares(module):
+    gradle = (module / "build.gradle.kts").read_text()
+    assert 'namespace = "com.example.sentiment"' in gradle
+    assert "minSdk = 23" in gradle
+    assert 'implementation("com.google.ai.edge.litert:litert:1.4.1")' in gradle
+    assert 'noCompress += "tflite"' in gradle
+    assert "`maven-publish`" in gradle and 'version = "1.2.0"' in gradle
+    assert "-keep class org.tensorflow.lite.** { *; }" in (module / "consumer-rules.pro").read_text()
+
+
+def test_special_tokens_come_from_the_tokenizer_file(inputs):
+    assert special_tokens(inputs) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def test_refuses_a_used_folder(inputs, tmp_path):
+    (tmp_path / "android").mkdir()
+    (tmp_path / "android" / "keep.txt").write_text("mine")
+    with pytest.raises(SdkBuildError, match="not empty"):
+        generate_android(inputs, tmp_path / "android")
+    assert (tmp_path / "android" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"android_class_name": "Context"}, "clashes with a type the generated code uses"),
+        ({"android_class_name": "WordPieceTokenizer"}, "clashes with a type the generated library defines"),
+        ({"android_class_name": "Label"}, "would shadow a standard type"),
+        ({"android_class_name": "object"}, "UpperCamelCase"),
+        ({"android_package": "com.example.fun"}, "Kotlin keyword"),
+        ({"android_package": "com.example.int"}, "Java reserved word"),
+        ({"android_artifact_id": "my artifact"}, "may contain only"),
+        ({"version": "1.0 beta"}, "cannot be a Maven version"),
+        ({"version": "../../etc"}, "cannot be a Maven version"),
+    ],
+)
+def test_rejects_names_that_cannot_work(inputs, tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        generate_android(replace(inputs, **change), tmp_path / "android")
+    assert next(iter(change)).removeprefix("android_") in caught.value.message or "version" in caught.value.message
+    assert not (tmp_path / "android").exists()
+
+
+def test_config_validation_rejects_keyword_names_up_front(tmp_path):
+    """The same names are refused when mobilekit.toml is read, before anything is built."""
+    from mobilekit.config.loader import build_config
+
+    (tmp_path / "model").mkdir()
+    raw = {"project": {"name": "x"}, "model": {"path": "model", "task": "text-classification"},
+           "android": {"package": "com.when.app"}}
+    with pytest.raises(ConfigError, match="when"):
+        build_config(raw, root=tmp_path)
+
+
+def test_rejects_inputs_the_template_cannot_serve(inputs, tmp_path):
+    with pytest.raises(ModelInputError, match="line break"):
+        generate_android(replace(inputs, vocab=inputs.vocab + ["bad\ntoken"]), tmp_path / "a")
+    with pytest.raises(ModelInputError, match="labels"):
+        generate_android(replace(inputs, labels=None), tmp_path / "b")
+    empty = tmp_path / "empty.tflite"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelInputError, match="empty"):
+        generate_android(replace(inputs, tflite_model=empty), tmp_path / "c")
+
+
+def _identifiers(kotlin: str) -> set[str]:
+    """Capitalised identifiers in code, leaving out comments and string literals."""
+    kotlin = re.sub(r"/\*.*?\*/", "", kotlin, flags=re.S)
+    kotlin = re.sub(r"//[^\n]*", "", kotlin)
+    kotlin = re.sub(r'"(?:\\.|[^"\\])*"', '""', kotlin)
+    kotlin = re.sub(r"'(?:\\.|[^'\\])'", "''", kotlin)
+    return set(re.findall(r"(?<![.\w])[A-Z][A-Za-z0-9_]*\b", kotlin))  # not after a dot: Normalizer.Form is qualified
+
+
+def test_every_unqualified_name_the_sources_use_is_reserved(module, tiny_models, placeholder_tflite, tmp_path):
+    """A class_name equal to any type the generated code names would shadow it: all are in the lists."""
+    embedder = tmp_path / "embedder"
+    generate_android(sdk_inputs(tiny_models["embedder"], placeholder_tflite, task="sentence-embedding",
+                                class_name="TextEmbedder"), embedder)
+    used = set()
+    for root in (module, embedder):
+        for source in root.rglob("*.kt"):
+            used |= _identifiers(source.read_text(encoding="utf-8"))
+    constants = {name for name in used if re.fullmatch(r"[A-Z][A-Z0-9_]*", name)}  # SEQUENCE_LENGTH, FLOAT32, NFD...
+    unlisted = used - constants - REFERENCED_NAMES - load_template().generated_types - {"SentimentClassifier", "TextEmbedder"}
+    assert not unlisted, f"add to REFERENCED_NAMES or generated_types: {sorted(unlisted)}"
+
+
+def test_hostile_project_name_reaches_pom_kdoc_and_gradle_intact(inputs, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from mobilekit.sdk.android.packager import read_module, render_pom
+
+    name = HOSTILE_PROJECT_NAME
+    module = tmp_path / "android"
+    generate_android(replace(inputs, project_name=name), module)
+    pom = ET.fromstring(render_pom(read_module(module)))
+    assert pom.findtext("{http://maven.apache.org/POM/4.0.0}name") == name
+    wrapper = (module / "src/main/kotlin/com/example/sentiment/SentimentClassifier.kt").read_text()
+    kdoc = wrapper[wrapper.index("/**"):wrapper.index("*/", wrapper.index("/**"))]
+    assert "@throws" in kdoc, "the name's */ must not close the KDoc early"
+    with pytest.raises(ConfigError, match="project.name"):
+        generate_android(replace(inputs, project_name="bad\x00name"), tmp_path / "nul")
