@@ -15,9 +15,14 @@ class RunLog:
         self._handler: logging.Handler | None = None
         self._buffer: list[logging.LogRecord] = []
         self._buffering = _BufferHandler(self._buffer)
-        root = logging.getLogger("mobilekit")
-        root.setLevel(logging.DEBUG)
-        root.addHandler(self._buffering)
+        own = logging.getLogger("mobilekit")
+        own.setLevel(logging.DEBUG)
+        own.propagate = False
+        own.addHandler(self._buffering)
+        # Libraries (coremltools, transformers, absl) and Python warnings go to the log file, not the
+        # terminal: a user reads mobilekit's lines there; the details stay one `log:` path away.
+        logging.captureWarnings(True)
+        logging.getLogger().addHandler(self._buffering)
 
     def attach(self, build_dir: Path, command: str) -> None:
         """Starts writing to <build_dir>/logs/, including what was logged before the build dir was known."""
@@ -29,20 +34,22 @@ class RunLog:
         self.path = logs / f"{stamp}-{command}.log"
         handler = logging.FileHandler(self.path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root = logging.getLogger("mobilekit")
-        root.removeHandler(self._buffering)
+        for logger in (logging.getLogger("mobilekit"), logging.getLogger()):
+            logger.removeHandler(self._buffering)
+            logger.addHandler(handler)
         for record in self._buffer:
             handler.handle(record)
-        root.addHandler(handler)
         self._handler = handler
         for old in sorted(logs.glob("*.log"))[:-KEEP_LOGS]:
             old.unlink(missing_ok=True)
 
     def close(self) -> None:
-        root = logging.getLogger("mobilekit")
+        for logger in (logging.getLogger("mobilekit"), logging.getLogger()):
+            for handler in (self._handler, self._buffering):
+                if handler is not None:
+                    logger.removeHandler(handler)
         for handler in (self._handler, self._buffering):
             if handler is not None:
-                root.removeHandler(handler)
                 handler.close()
 
 
