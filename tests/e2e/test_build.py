@@ -110,8 +110,8 @@ def test_a_variant_that_disagrees_is_rejected_and_strict_fails(built, monkeypatc
     root, config_path, _ = built
     real_run = verify_stage._run_variant
 
-    def broken(name, path, encodings):
-        outputs = real_run(name, path, encodings)
+    def broken(name, path, encodings, output_name):
+        outputs = real_run(name, path, encodings, output_name)
         return outputs[:, ::-1].copy() if name == "tflite-dynamic-int8" else outputs
 
     monkeypatch.setattr(verify_stage, "_run_variant", broken)

@@ -150,6 +150,9 @@ def build_context(inputs: SdkInputs, template: IosTemplate) -> dict[str, Any]:
         "module": module,
         "class_name": class_name,
         "error_type": f"{class_name}Error",
+        # Lines wrap wherever a generated name appears, but a user's type name has no length limit:
+        # the lint limit grows with it so a long name never turns `swift-format lint` red.
+        "line_length": 120 + max(0, len(class_name) - 20),
         "task": inputs.task,
         "is_classifier": inputs.task == "text-classification",
         "labels": list(inputs.labels or []),
