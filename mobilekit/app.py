@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mobilekit.config import load_config
-from mobilekit.config.loader import _apply_override  # noqa: F401  (re-exported for tests)
 from mobilekit.errors import ConfigError
 from mobilekit.progress import Progress
 from mobilekit.runlog import RunLog

@@ -109,7 +109,7 @@ def convert_coreml(
     the seconds each variant took (tracing and the shared float16 conversion included in the first
     variant that needed them).
     """
-    from mobilekit.convert.onnx_export import _check_sequence_length, _check_task, inspect_model_folder
+    from mobilekit.convert.onnx_export import check_model_for_task
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     variants = list(variants) if variants else [DEFAULT_VARIANT]
@@ -117,12 +117,7 @@ def convert_coreml(
     if unknown:
         raise ModelInputError(f"unknown Core ML variant(s) {', '.join(map(repr, unknown))}",
                               hint=f"use any of: {', '.join(VARIANTS)}")
-    _check_task(task, pooling)
-    info = inspect_model_folder(model_dir)
-    _check_sequence_length(info, sequence_length)
-    if task == "text-classification" and not info.num_labels:
-        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
-                              hint="use task 'sentence-embedding' for encoders without a head")
+    check_model_for_task(model_dir, task=task, pooling=pooling, sequence_length=sequence_length)
     user_metadata = _user_metadata(metadata or {}, task=task, sequence_length=sequence_length)
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -97,19 +97,14 @@ def convert_tflite_litert_torch_detailed(
     """``convert_tflite_litert_torch`` plus per-step timings, the guard figure and the log path."""
     import numpy as np
 
-    from mobilekit.convert.onnx_export import _check_sequence_length, _check_task, inspect_model_folder
+    from mobilekit.convert.onnx_export import check_model_for_task
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ModelInputError(f"unknown TFLite variant(s) {unknown or variants}",
                               hint=f"choose among: {', '.join(VARIANTS)}")
-    _check_task(task, pooling)
-    info = inspect_model_folder(model_dir)
-    _check_sequence_length(info, sequence_length)
-    if task == "text-classification" and not info.num_labels:
-        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
-                              hint="use task 'sentence-embedding' for encoders without a head")
+    info = check_model_for_task(model_dir, task=task, pooling=pooling, sequence_length=sequence_length)
     if "full-int8" in variants:
         if not calibration:
             raise ModelInputError("the full-int8 variant needs calibration data",

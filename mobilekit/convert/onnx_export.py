@@ -163,6 +163,18 @@ def _check_sequence_length(info: ModelFolderInfo, sequence_length: int) -> None:
         )
 
 
+def check_model_for_task(model_dir: Path, *, task: str, pooling: str, sequence_length: int) -> ModelFolderInfo:
+    """Every converter's entry check: a usable folder, a known task, a length the model can take,
+    and a classification head when the task is classification."""
+    _check_task(task, pooling)
+    info = inspect_model_folder(model_dir)
+    _check_sequence_length(info, sequence_length)
+    if task == "text-classification" and not info.num_labels:
+        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
+                              hint="use task 'sentence-embedding' for encoders without a head")
+    return info
+
+
 def detect_embedding_settings(model_dir: Path) -> tuple[str, bool] | None:
     """(pooling, normalize) from sentence-transformers files, or None when the folder has none."""
     model_dir = Path(model_dir)
@@ -245,11 +257,12 @@ def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool):
     return Wrapper().eval(), info
 
 
-def tokenize(model_dir: Path, texts: Sequence[str], sequence_length: int) -> dict[str, "np.ndarray"]:
+def tokenize(model_dir: Path, texts: Sequence[str], sequence_length: int,
+             input_names: Sequence[str] | None = None) -> dict[str, "np.ndarray"]:
     """Encode ``texts`` with the folder's own tokenizer: int32 arrays [len(texts), sequence_length].
 
-    Always returns input_ids, attention_mask and token_type_ids (zeros when the tokenizer gives
-    none); feed them to any runner, which uses the ones its model takes.
+    Returns input_ids, attention_mask and token_type_ids (zeros when the tokenizer gives none), or
+    only ``input_names`` when given (the inputs an exported model takes).
     """
     import numpy as np
     from transformers import AutoTokenizer
@@ -271,6 +284,8 @@ def tokenize(model_dir: Path, texts: Sequence[str], sequence_length: int) -> dic
         out["token_type_ids"] = np.asarray(enc["token_type_ids"], dtype=np.int32)
     else:
         out["token_type_ids"] = np.zeros_like(out["input_ids"])
+    if input_names is not None:
+        return {name: out[name] for name in input_names}
     return out
 
 
@@ -304,12 +319,7 @@ def export_onnx(
 ) -> OnnxExportInfo:
     """Export the wrapped model to ``out_path`` (batch axis dynamic; length fixed unless asked)."""
     model_dir, out_path = Path(model_dir), Path(out_path)
-    _check_task(task, pooling)
-    info = inspect_model_folder(model_dir)
-    _check_sequence_length(info, sequence_length)
-    if task == "text-classification" and not info.num_labels:
-        raise ModelInputError(f"{model_dir}/config.json has no id2label, so it is not a classifier",
-                              hint="use task 'sentence-embedding' for encoders without a head")
+    info = check_model_for_task(model_dir, task=task, pooling=pooling, sequence_length=sequence_length)
 
     import torch
 

@@ -36,8 +36,7 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         coreml_model = inputs[f"coreml-{coreml_variant}"]
 
     texts = [t for t in TOKENIZER_CORPUS if t.strip()][:GOLDEN_OUTPUT_TEXTS]
-    encodings = tokenize(model_dir, texts, config.model.sequence_length)
-    encodings = {name: encodings[name] for name in description["input_names"]}
+    encodings = tokenize(model_dir, texts, config.model.sequence_length, description["input_names"])
     raw = reference_outputs(model_dir, encodings, task=config.model.task, pooling=config.model.pooling, normalize=config.model.normalize)
 
     return SdkInputs(

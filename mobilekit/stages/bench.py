@@ -62,8 +62,7 @@ class BenchStage(Stage):
         onnx_meta = ctx.input_metadata["onnx"]
         input_names = onnx_meta["input_names"]
         samples = load_samples(config, ctx.inputs, limit=bench.samples, label_names=None)
-        encodings = tokenize(ctx.inputs["model"], samples.texts, config.model.sequence_length)
-        arrays = {name: encodings[name] for name in input_names}
+        arrays = tokenize(ctx.inputs["model"], samples.texts, config.model.sequence_length, input_names)
         variants = {tflite_artifact(v): (v, ctx.inputs[tflite_artifact(v)]) for v in config.convert.tflite}
 
         result: dict[str, Any] = {

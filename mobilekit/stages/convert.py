@@ -115,5 +115,5 @@ class ConvertStage(Stage):
 
         config = ctx.config
         samples = load_samples(config, ctx.inputs, limit=config.convert.calibration_samples, label_names=None, split_name="train")
-        encodings = tokenize(ctx.inputs["model"], samples.texts, config.model.sequence_length)
-        return {name: encodings[name] for name in ctx.input_metadata["onnx"]["input_names"]}
+        input_names = ctx.input_metadata["onnx"]["input_names"]
+        return tokenize(ctx.inputs["model"], samples.texts, config.model.sequence_length, input_names)

@@ -52,8 +52,8 @@ class ExportStage(Stage):
                 dynamic_length=config.export.dynamic_length,
             )
         with ctx.progress.task("checking ONNX against torch"):
-            encodings = tokenize(model_dir, builtin_texts()[:CHECK_TEXTS], config.model.sequence_length)
-            encodings = {name: encodings[name] for name in info.input_names}
+            texts = builtin_texts()[:CHECK_TEXTS]
+            encodings = tokenize(model_dir, texts, config.model.sequence_length, info.input_names)
             expected = reference_outputs(model_dir, encodings, task=config.model.task, pooling=config.model.pooling,
                                          normalize=config.model.normalize)
             actual = run_onnx(info.path, encodings)

@@ -56,8 +56,7 @@ class VerifyStage(Stage):
         names = label_names(config, model_dir)
         samples = load_samples(config, ctx.inputs, limit=config.verify.samples, label_names=names)
         input_names = ctx.input_metadata["onnx"]["input_names"]
-        encodings = tokenize(model_dir, samples.texts, config.model.sequence_length)
-        encodings = {name: encodings[name] for name in input_names}
+        encodings = tokenize(model_dir, samples.texts, config.model.sequence_length, input_names)
         labels = np.asarray(samples.labels) if samples.labels is not None else None
 
         with ctx.progress.task(f"torch reference on {len(samples.texts)} texts"):
