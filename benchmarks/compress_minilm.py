@@ -1,15 +1,22 @@
-"""Benchmark: fine-tune all-MiniLM-L6-v2 on Pang & Lee movie-review sentences, distill and trim.
+"""Benchmark: compress all-MiniLM-L6-v2 on Pang & Lee movie-review sentences.
 
-Not a test: it runs the real pipeline stages (`finetune`, `distill`) on real weights and data and
-prints, and writes to <work>/results.json, the figures docs/compress.md quotes. The teacher is
-cached by the pipeline's manifest in <work>/build: rerunning with other distill settings only
-redoes the distillation.
+Not a test: it runs the real pipeline stages on real weights and data and prints, and writes to
+<work>/results.json, the figures docs/compress.md quotes.
+
+  --task text-classification (default): `finetune` a teacher classifier, `distill` a student,
+      trim its vocabulary; with --int8 also `export`, `convert` (TFLite float32 + dynamic-int8)
+      and `verify` it, which measures the int8 file's size and accuracy on the same test split.
+  --task sentence-embedding: `distill` the encoder itself on the sentences as unlabelled text
+      (no labels) and measure the cosine to the teacher's embeddings on held-out sentences.
+
+The teacher is cached by the pipeline's manifest in <work>/build: rerunning with other distill
+settings only redoes the distillation.
 
 Inputs (fetched by `bash setup/install.sh example-weights`):
   ~/.cache/mobilekit/models/all-MiniLM-L6-v2          the encoder (sentence-transformers folder)
   ~/.cache/mobilekit/data/pang-lee-polarity.csv       4,000 sentences, no header: label (1/-1), text
 
-    .venv/bin/python benchmarks/compress_minilm.py [--work DIR] [--layers 1,3,5] [--min-count 1] ...
+    .venv/bin/python benchmarks/compress_minilm.py [--task ...] [--work DIR] [--layers 1,3,5] [--min-count 1] ...
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ def write_config(work: Path, args) -> Path:
     sys.path.insert(0, str(REPO))
     from tests.conftest import write_toml
 
+    classify = args.task == "text-classification"
     distill = {
         "enabled": True,
         "epochs": args.distill_epochs,
@@ -57,20 +65,56 @@ def write_config(work: Path, args) -> Path:
         "temperature": args.temperature,
         "alpha": args.alpha,
         "hidden_weight": args.hidden_weight,
+        "cls_weight": args.cls_weight,
+        "augment": args.augment,
         "trim_vocabulary": args.min_count > 0,
         "trim_min_count": max(1, args.min_count),
         "trim_epochs": args.trim_epochs,
     }
     if args.layers:
         distill["layers"] = [int(x) for x in args.layers.split(",")]
+    # 4,000 sentences: 500 test (as in data.md's measurement), 200 validation, 3,300 train.
+    data = {"validation_fraction": 0.05, "test_fraction": 0.125, "seed": 0}
+    if classify:
+        data["path"] = "data.csv"
+    else:
+        data["unlabelled_path"] = "texts.txt"
     return write_toml(work / "mobilekit.toml", {
         "project": {"name": "Movie sentiment", "build_dir": "build"},
-        "model": {"path": str(args.model), "task": "text-classification", "sequence_length": 64},
-        # 4,000 sentences: 500 test (as in data.md's measurement), 200 validation, 3,300 train.
-        "data": {"path": "data.csv", "validation_fraction": 0.05, "test_fraction": 0.125, "seed": 0},
-        "finetune": {"enabled": True, "epochs": 2, "batch_size": 32, "learning_rate": 5e-5, "patience": 1},
+        "model": {"path": str(args.model), "task": args.task, "sequence_length": 64},
+        "data": data,
+        "finetune": {"enabled": classify, "epochs": 2, "batch_size": 32, "learning_rate": 5e-5, "patience": 1},
         "distill": distill,
+        # --int8: the shipped student as TFLite files, checked on the whole test split.
+        "convert": {"tflite": ["float32", "dynamic-int8"], "coreml": []},
+        "verify": {"samples": 500, "accuracy_budget": 100.0},
     })
+
+
+def write_texts(data_csv: Path, target: Path) -> None:
+    """The sentences alone, one per line, for the embedding benchmark (unlabelled text)."""
+    with data_csv.open(encoding="utf-8", newline="") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    target.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+
+
+def int8_figures(build: Path, teacher_bytes: int, teacher_quality: float | None) -> dict:
+    """Sizes of the TFLite files and what verify measured for them on the test split."""
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    verify = json.loads((build / "verify" / "results.json").read_text(encoding="utf-8"))
+    out = {}
+    for variant in ("float32", "dynamic-int8"):
+        artifact = manifest["artifacts"][f"convert/tflite-{variant}"]
+        size = (build / artifact["path"]).stat().st_size
+        result = verify["variants"][f"tflite-{variant}"]
+        figures = {"bytes": size, "size_ratio_vs_teacher": round(teacher_bytes / size, 2), "ships": result["ships"]}
+        if result.get("accuracy") is not None:
+            figures["accuracy"] = result["accuracy"]
+            if teacher_quality:
+                figures["accuracy_retained_vs_teacher"] = round(result["accuracy"] / teacher_quality, 4)
+        figures["checks"] = [c.get("line") or c for c in result.get("checks", [])]
+        out[variant] = figures
+    return out
 
 
 def machine() -> dict:
@@ -84,59 +128,86 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=CACHE / "bench" / "compress-minilm")
+    parser.add_argument("--task", choices=("text-classification", "sentence-embedding"), default="text-classification")
+    parser.add_argument("--work", type=Path, help="work folder (default ~/.cache/mobilekit/bench/compress-minilm[-embeddings])")
     parser.add_argument("--model", type=Path, default=CACHE / "models" / "all-MiniLM-L6-v2")
     parser.add_argument("--data", type=Path, default=CACHE / "data" / "pang-lee-polarity.csv")
     parser.add_argument("--layers", default="", help="teacher layers the student keeps (default: every other one)")
-    parser.add_argument("--min-count", type=int, default=1, help="vocabulary trimming min count (0: no trimming)")
-    parser.add_argument("--trim-epochs", type=int, default=1, help="distillation epochs after trimming")
-    parser.add_argument("--distill-epochs", type=int, default=4)
+    parser.add_argument("--min-count", type=int, default=5, help="vocabulary trimming min count (0: no trimming)")
+    parser.add_argument("--trim-epochs", type=int, default=3, help="distillation epochs after trimming")
+    parser.add_argument("--distill-epochs", type=int, default=2)
     parser.add_argument("--distill-lr", type=float, default=1e-4)
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--hidden-weight", type=float, default=0.0)
+    parser.add_argument("--cls-weight", type=float, default=1.0, help="[CLS] state matching (Patient KD)")
+    parser.add_argument("--augment", type=int, default=2, help="perturbed copies of each training text")
+    parser.add_argument("--int8", action="store_true", help="also export, convert to TFLite float32 + dynamic-int8 and verify")
     args = parser.parse_args()
     for path in (args.model, args.data):
         if not path.exists():
             raise SystemExit(f"missing {path}: run `bash setup/install.sh example-weights` first")
+    classify = args.task == "text-classification"
+    if not classify:
+        args.min_count = 0  # the embedding goal is about layers: the student keeps the whole vocabulary
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    work = args.work.resolve()
+    work = (args.work or CACHE / "bench" / ("compress-minilm" if classify else "compress-minilm-embeddings")).resolve()
     rows = prepare_data(args.data, work / "data.csv")
+    if not classify:
+        write_texts(work / "data.csv", work / "texts.txt")
     from mobilekit.config import load_config
     from mobilekit.pipeline import Pipeline
     from mobilekit.progress import Progress
 
     config = load_config(write_config(work, args))
     started = time.monotonic()
-    result = Pipeline(config, progress=Progress(live=False), on_event=lambda stage, msg: print(f"[{stage}] {msg}", flush=True)).run(
-        ["finetune", "distill"]
-    )
+    stages = (["finetune"] if classify else []) + ["distill"] + (["export", "convert", "verify"] if args.int8 else [])
+    result = Pipeline(config, progress=Progress(live=False), on_event=lambda stage, msg: print(f"[{stage}] {msg}", flush=True)).run(stages)
     summary = {s["stage"]: s for s in result.summary()["stages"]}
-    finetune, distill = summary["finetune"], summary["distill"]
+    distill = summary["distill"]
     m = distill["metrics"]
     shipped = m[m["shipped"]]
     results = {
         "machine": machine(),
         "rows": rows,
         "arguments": {k: str(v) for k, v in vars(args).items()},
-        "finetune": {"outcome": finetune["outcome"], "duration_s": finetune["duration_s"], **finetune["metrics"]},
-        "distill": {"outcome": distill["outcome"], "duration_s": distill["duration_s"], **m},
-        "headline": {
+        "stages": {name: {"outcome": s["outcome"], "duration_s": s["duration_s"], **(s.get("metrics") or {})} for name, s in summary.items()},
+    }
+    teacher_bytes = m["teacher"]["safetensors_bytes"]
+    if classify:
+        headline = {
             "teacher_accuracy": m["teacher"].get("accuracy"),
             "student_accuracy": m["student"].get("accuracy"),
             "shipped_accuracy": shipped.get("accuracy"),
             "accuracy_retained": m.get("quality_retained"),
-            "teacher_bytes": m["teacher"]["safetensors_bytes"],
+            "teacher_bytes": teacher_bytes,
             "shipped_bytes": shipped["safetensors_bytes"],
             "size_ratio": m["size_ratio"],
             "goal_met": bool(m.get("quality_retained", 0) >= 0.98 and m["size_ratio"] >= 3.0),
-        },
-        "wall_s": round(time.monotonic() - started, 1),
-    }
+        }
+    else:
+        headline = {
+            "layers": m["layers"],
+            "cosine_to_teacher_mean": shipped.get("cosine_to_teacher_mean"),
+            "cosine_to_teacher_min": shipped.get("cosine_to_teacher_min"),
+            "recall_at_1": shipped.get("recall_at_1"),
+            "teacher_bytes": teacher_bytes,
+            "shipped_bytes": shipped["safetensors_bytes"],
+            "size_ratio": m["size_ratio"],
+            "goal_met": bool(shipped.get("cosine_to_teacher_mean", 0) >= 0.95),
+        }
+    if args.int8:
+        tflite = int8_figures(work / "build", teacher_bytes, m["teacher"].get("accuracy"))
+        headline["tflite"] = tflite
+        if classify:
+            int8 = tflite["dynamic-int8"]
+            headline["int8_goal_met"] = bool(int8["size_ratio_vs_teacher"] >= 12 and int8.get("accuracy_retained_vs_teacher", 0) >= 0.98)
+    results["headline"] = headline
+    results["wall_s"] = round(time.monotonic() - started, 1)
     (work / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    print(json.dumps(results["headline"], indent=2))
+    print(json.dumps(headline, indent=2))
     print(f"full results: {work / 'results.json'}")
 
 

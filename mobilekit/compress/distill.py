@@ -3,7 +3,9 @@
 Classifiers, per example: alpha * T^2 * KL(teacher || student) on logits softened by the
 temperature T, plus (1 - alpha) * cross-entropy on the hard label when the example has one
 (unlabelled transfer text gets the soft-target term alone); optionally plus TinyBERT-style MSE
-between the student's and the kept teacher layers' hidden states and attention maps.
+between the student's and the kept teacher layers' hidden states and attention maps, and
+Patient-KD-style matching of the [CLS] states alone (Sun et al. 2019), which needs no token
+alignment and so still works after the student's vocabulary was trimmed.
 Sentence encoders: MSE + (1 - cosine) between the student's and teacher's pooled embeddings,
 which needs no labels at all.
 
@@ -39,6 +41,7 @@ class DistillSettings:
     pooling: str
     normalize: bool
     seed: int
+    cls_weight: float = 0.0
 
     @property
     def matches_internals(self) -> bool:
@@ -85,6 +88,21 @@ def hidden_state_loss(student_states, teacher_states, layers, attention_mask, pr
     return total / len(pairs)
 
 
+def cls_state_loss(student_cls, teacher_cls):
+    """Patient KD: squared distance between L2-normalised [CLS] states, summed over the width and
+    averaged over batch and layers (0 when aligned, at most 4)."""
+    import torch.nn.functional as F
+
+    return ((F.normalize(student_cls, dim=-1) - F.normalize(teacher_cls, dim=-1)) ** 2).sum(-1).mean()
+
+
+def cls_states(hidden_states, layers) -> "object":
+    """[batch, len(layers), width]: the [CLS] state after each listed layer (0-based)."""
+    import torch
+
+    return torch.stack([hidden_states[layer + 1][:, 0] for layer in layers], dim=1)
+
+
 def attention_loss(student_maps, teacher_maps, layers):
     """MSE between attention maps; averaged over heads when the head counts differ."""
     total = 0.0
@@ -101,6 +119,29 @@ def teacher_outputs(teacher, tokenizer, texts, settings: DistillSettings) -> np.
     if settings.task == "text-classification":
         return predict_logits(teacher, tokenizer, texts, settings.max_length)
     return embed(teacher, tokenizer, texts, settings.max_length, pooling=settings.pooling, normalize=False)
+
+
+def teacher_targets(teacher, tokenizer, texts, settings: DistillSettings):
+    """What the student is trained towards, computed once: outputs (as ``teacher_outputs``) and,
+    with cls_weight, the [CLS] states of the kept layers ([n, layers, width])."""
+    import torch
+
+    from mobilekit.compress.batches import iterate
+    from mobilekit.compress.evaluate import EVAL_BATCH
+
+    if settings.cls_weight <= 0:
+        return torch.from_numpy(teacher_outputs(teacher, tokenizer, texts, settings)), None
+    outputs, cls = [], []
+    teacher.eval()
+    with torch.no_grad():
+        for _, batch in iterate(tokenizer, texts, settings.max_length, EVAL_BATCH, teacher):
+            out = teacher(**batch, output_hidden_states=True)
+            if settings.task == "text-classification":
+                outputs.append(out.logits.float())
+            else:
+                outputs.append(pool(out.last_hidden_state, batch["attention_mask"], pooling=settings.pooling, normalize=False))
+            cls.append(cls_states(out.hidden_states, settings.layers))
+    return torch.cat(outputs), torch.cat(cls)
 
 
 def distill(
@@ -128,27 +169,30 @@ def distill(
 
     classify = settings.task == "text-classification"
     labels = torch.tensor([-1 if y is None else y for y in (train_labels or [None] * len(train_texts))])
-    cached = None
+    cached = cached_cls = None
     if not settings.matches_internals:
         with progress.task("teacher outputs on the training text"):
-            cached = torch.from_numpy(teacher_outputs(teacher, tokenizer, train_texts, settings))
+            cached, cached_cls = teacher_targets(teacher, tokenizer, train_texts, settings)
     torch.manual_seed(settings.seed)
     projection = None
-    if settings.hidden_weight > 0 and student.config.hidden_size != teacher.config.hidden_size:
+    if (settings.hidden_weight > 0 or settings.cls_weight > 0) and student.config.hidden_size != teacher.config.hidden_size:
         # TinyBERT's learnable W_h: maps the narrower student states into the teacher's space.
         projection = torch.nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
     want_attentions = settings.attention_weight > 0
+    want_hidden = settings.hidden_weight > 0 or settings.cls_weight > 0
     layers = list(settings.layers)
 
     def step_loss(indices):
         batch = encode(student_tokenizer, [train_texts[i] for i in indices], settings.max_length, student)
-        out = student(**batch, output_hidden_states=settings.hidden_weight > 0, output_attentions=want_attentions)
+        out = student(**batch, output_hidden_states=want_hidden, output_attentions=want_attentions)
         if cached is not None:
             target, t_out = cached[indices], None
+            t_cls = cached_cls[indices] if cached_cls is not None else None
         else:
             with torch.no_grad():
-                t_out = teacher(**batch, output_hidden_states=settings.hidden_weight > 0, output_attentions=want_attentions)
+                t_out = teacher(**batch, output_hidden_states=want_hidden, output_attentions=want_attentions)
             target = t_out.logits if classify else pool(t_out.last_hidden_state, batch["attention_mask"], pooling=settings.pooling, normalize=False)
+            t_cls = cls_states(t_out.hidden_states, layers) if settings.cls_weight > 0 else None
         if classify:
             loss = classifier_loss(out.logits, target, labels[indices], temperature=settings.temperature, alpha=settings.alpha)
         else:
@@ -158,6 +202,9 @@ def distill(
             loss = loss + settings.hidden_weight * hidden_state_loss(
                 out.hidden_states, t_out.hidden_states, layers, batch["attention_mask"], projection
             )
+        if settings.cls_weight > 0:
+            s_cls = cls_states(out.hidden_states, range(len(layers)))
+            loss = loss + settings.cls_weight * cls_state_loss(projection(s_cls) if projection is not None else s_cls, t_cls)
         if want_attentions:
             loss = loss + settings.attention_weight * attention_loss(out.attentions, t_out.attentions, layers)
         return loss

@@ -89,6 +89,8 @@ class DistillConfig:
     alpha: float = option(0.5, "Weight of the soft-target loss (1 - alpha goes to the hard labels).", kind="float", min=0.0, max=1.0)
     hidden_weight: float = option(0.0, "Weight of the hidden-state matching loss (MSE to the teacher's kept layers, TinyBERT-style).", kind="float", min=0.0, max=1000.0)
     attention_weight: float = option(0.0, "Weight of the attention matching loss (MSE to the teacher's kept layers' attention maps).", kind="float", min=0.0, max=1000.0)
+    cls_weight: float = option(0.0, "Weight of matching the student's [CLS] states to the teacher's kept layers (Patient KD); unlike hidden_weight it also works after vocabulary trimming.", kind="float", min=0.0, max=1000.0)
+    augment: int = option(0, "Perturbed copies of each training text (masked, swapped words, n-grams) added as transfer text the teacher labels.", kind="int", min=0, max=100)
     epochs: int = option(3, "Distillation epochs (the student of the best validation epoch is kept).", kind="int", min=1, max=100)
     batch_size: int = option(32, "Distillation batch size.", kind="int", min=1, max=4096)
     learning_rate: float = option(1e-4, "AdamW learning rate of the student.", kind="float", min=1e-7, max=1.0)

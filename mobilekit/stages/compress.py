@@ -102,6 +102,7 @@ class FinetuneStage(Stage):
 @register_stage
 class DistillStage(Stage):
     NAME = "distill"
+    VERSION = 2  # 2: augment, cls_weight, the evaluation.json artifact
     SUMMARY = "distill a smaller student from the teacher"
     REQUIRED_WHEN_ENABLED = True
 
@@ -127,6 +128,8 @@ class DistillStage(Stage):
             "alpha": d.alpha,
             "hidden_weight": d.hidden_weight,
             "attention_weight": d.attention_weight,
+            "cls_weight": d.cls_weight,
+            "augment": d.augment,
             "epochs": d.epochs,
             "batch_size": d.batch_size,
             "learning_rate": d.learning_rate,
@@ -142,6 +145,7 @@ class DistillStage(Stage):
         }
 
     def run(self, ctx: StageContext) -> StageOutput:
+        from mobilekit.compress.augment import augment_texts
         from mobilekit.compress.corpus import label_ids, load_corpus
         from mobilekit.compress.distill import DistillSettings, distill
         from mobilekit.compress.folders import load_model, load_tokenizer, save_model_folder
@@ -167,11 +171,15 @@ class DistillStage(Stage):
             task=task, layers=tuple(layers), temperature=d.temperature, alpha=d.alpha, hidden_weight=d.hidden_weight,
             attention_weight=d.attention_weight, epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
             max_length=config.model.sequence_length, pooling=config.model.pooling, normalize=config.model.normalize,
-            seed=config.data.seed,
+            seed=config.data.seed, cls_weight=d.cls_weight,
         )
+        # Augmented copies join the training text as unlabelled transfer text (soft targets only).
+        augmented = augment_texts([e.text for e in corpus.train], d.augment, seed=config.data.seed, mask_token=tokenizer.mask_token)
+        train_texts = [e.text for e in corpus.train] + augmented
+        train_labels = ys["train"] + [None] * len(augmented) if ys["train"] is not None else None
         result = distill(
             teacher, student, tokenizer, settings=settings,
-            train_texts=[e.text for e in corpus.train], train_labels=ys["train"],
+            train_texts=train_texts, train_labels=train_labels,
             validation_texts=[e.text for e in corpus.validation], validation_labels=ys["validation"],
             progress=ctx.progress, log=ctx.log,
         )
@@ -179,7 +187,7 @@ class DistillStage(Stage):
         metrics: dict[str, Any] = {
             "layers": layers,
             "hidden_size": student.config.hidden_size,
-            "splits": corpus.sizes(),
+            "splits": {**corpus.sizes(), "augmented": len(augmented)},
             "epochs": [_epoch(record, "validation_accuracy" if classify else "validation_cosine") for record in result.history],
             "best_epoch": result.best_epoch,
             "test_source": corpus.source,
@@ -193,7 +201,8 @@ class DistillStage(Stage):
             untrimmed = save_model_folder(student, ctx.out_dir / ".untrimmed", tokenizer_from=teacher_dir, task=task)
             metrics["student"] = evaluation.measure("student", student, tokenizer, untrimmed)
             shutil.rmtree(untrimmed)
-            metrics["student_trimmed"] = self._trim(ctx, teacher, student, tokenizer, teacher_dir, corpus, ys, settings, folder, evaluation)
+            metrics["student_trimmed"] = self._trim(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
+                                                    train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
         shipped = metrics.get("student_trimmed", metrics["student"])
         metrics["shipped"] = "student_trimmed" if d.trim_vocabulary else "student"
         metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped["safetensors_bytes"], 3)
@@ -203,9 +212,13 @@ class DistillStage(Stage):
         metrics["seconds"] = round(time.monotonic() - started, 1)
         metadata = {"task": task, "labels": labels, "teacher_layers": layers, "hidden_size": student.config.hidden_size,
                     "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary}
-        return StageOutput(artifacts={"model": folder}, metadata={"model": metadata}, metrics=metrics)
+        # The same figures as a file, so the report (which reads artifacts, not the manifest) can show them.
+        evaluation_file = ctx.out_dir / "evaluation.json"
+        evaluation_file.write_text(json.dumps({"task": task, **metrics}, indent=2) + "\n", encoding="utf-8")
+        return StageOutput(artifacts={"model": folder, "evaluation": evaluation_file}, metadata={"model": metadata}, metrics=metrics)
 
-    def _trim(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, ys, settings, folder: Path, evaluation) -> dict:
+    def _trim(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, settings, folder: Path, evaluation, *,
+              train_texts: list[str], train_labels, validation_labels) -> dict:
         from dataclasses import replace
 
         from mobilekit.compress.distill import distill
@@ -224,13 +237,13 @@ class DistillStage(Stage):
         adaptation = None
         if d.trim_epochs > 0:
             # With trim_min_count > 1 rare words now arrive as smaller pieces: a short distillation
-            # on the trimmed tokenization teaches the student to read them (soft targets only, as
-            # the token positions no longer line up with the teacher's).
+            # on the trimmed tokenization teaches the student to read them (no hidden-state or
+            # attention matching, as token positions no longer line up; [CLS] matching still works).
             adaptation = distill(
                 teacher, student, tokenizer, student_tokenizer=trimmed, label="distilling (trimmed vocabulary)",
                 settings=replace(settings, hidden_weight=0.0, attention_weight=0.0, epochs=d.trim_epochs),
-                train_texts=[e.text for e in corpus.train], train_labels=ys["train"],
-                validation_texts=[e.text for e in corpus.validation], validation_labels=ys["validation"],
+                train_texts=train_texts, train_labels=train_labels,
+                validation_texts=[e.text for e in corpus.validation], validation_labels=validation_labels,
                 progress=ctx.progress, log=ctx.log,
             )
         save_model_folder(student, folder, tokenizer_from=teacher_dir, task=ctx.config.model.task, copy_tokenizer=False)

@@ -1,11 +1,14 @@
 """report: one self-contained HTML page and the same data as JSON.
 
-Per variant: size, parity with the original (max abs diff, agreement), task accuracy and its
-change, host CPU latency, ARM64 instructions per inference; charts (accuracy or agreement vs size
-and vs ARM64 cost, host latency, where the ARM64 instructions go); what the SDKs contain and their
-tokenizer golden vectors. Sections whose stage does not run for this config are left out: the
-pipeline has no optional inputs, so ``inputs()`` asks for bench results only when the bench stage
-runs, and for the generated SDKs only when Android/iOS are enabled.
+Compression (when distill runs): teacher, student and trimmed student side by side (task metrics,
+parameters, file size), the layers kept, the training text, the vocabulary cut. Per variant: size
+(TFLite files and Core ML .mlpackage folders), parity with the original (max abs diff, agreement),
+task accuracy and its change, host CPU latency, ARM64 instructions per inference; charts (accuracy
+or agreement vs size and vs ARM64 cost, host latency, where the ARM64 instructions go); what the
+SDKs contain and their tokenizer golden vectors. Sections whose stage does not run for this config
+are left out: the pipeline has no optional inputs, so ``inputs()`` asks for the distill evaluation
+only when distill runs, for bench results only when the bench stage runs, and for the generated
+SDKs only when Android/iOS are enabled.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ from typing import Any
 from mobilekit import __version__
 from mobilekit.config import Config
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
-from mobilekit.stages.convert import tflite_artifact
+from mobilekit.stages.convert import coreml_artifact, tflite_artifact
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3  # 3: the compression section; Core ML variant sizes
+
+
+def _distill_runs(config: Config) -> bool:
+    from mobilekit.stages.compress import DistillStage
+
+    return DistillStage().skip_reason(config) is None
 
 
 def _bench_runs(config: Config) -> bool:
@@ -41,6 +50,10 @@ class ReportStage(Stage):
         refs = {"verify": ArtifactRef("verify", "results"), "onnx": ArtifactRef("export", "onnx"), "model": model_ref(config)}
         for variant in config.convert.tflite:
             refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
+        for variant in config.convert.coreml:
+            refs[coreml_artifact(variant)] = ArtifactRef("convert", coreml_artifact(variant))
+        if _distill_runs(config):
+            refs["distill"] = ArtifactRef("distill", "evaluation")
         if _bench_runs(config):
             refs["bench"] = ArtifactRef("bench", "results")
         if config.android.enabled:
@@ -89,6 +102,7 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
     emulator = ((bench or {}).get("emulator") or {})
     emu_variants = emulator.get("variants") or {}
     original_bytes = _weights_bytes(inputs["model"]) if "model" in inputs else None
+    evaluation = json.loads(inputs["distill"].read_text(encoding="utf-8")) if "distill" in inputs else None
 
     rows = []
     for name, result in verify["variants"].items():
@@ -127,9 +141,72 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
         "model": metadata.get("onnx", {}),
         "original_bytes": original_bytes,
         "verification": {k: v for k, v in verify.items() if k != "variants"},
+        "compression": compression_section(evaluation),
         "variants": rows,
         "bench": _bench_section(bench),
         "sdks": {platform: sdk_summary(inputs[f"sdk-{platform}"]) for platform in ("android", "ios") if f"sdk-{platform}" in inputs},
+    }
+
+
+# What each compressed model is measured on, per task: (key, column heading, "percent" or "fraction").
+CLASSIFIER_METRICS = [("accuracy", "Accuracy", "percent"), ("macro_f1", "Macro F1", "fraction"),
+                      ("agreement_with_teacher", "Agreement with teacher", "percent")]
+EMBEDDING_METRICS = [("cosine_to_teacher_mean", "Cosine to teacher (mean)", "fraction"),
+                     ("cosine_to_teacher_min", "Cosine to teacher (min)", "fraction"), ("recall_at_1", "Recall@1", "percent")]
+COMPRESSED_MODELS = [("teacher", "Teacher"), ("student", "Student"), ("student_trimmed", "Student, trimmed vocabulary")]
+
+
+def compression_section(evaluation: dict | None) -> dict | None:
+    """The distill stage's evaluation.json for the page: the file as written, plus one row per model
+    and one dict per summary line with every key the template reads (None where the file lacks it)."""
+    if evaluation is None:
+        return None
+    task = evaluation.get("task")
+    candidates = (CLASSIFIER_METRICS if task == "text-classification" else EMBEDDING_METRICS if task == "sentence-embedding"
+                  else CLASSIFIER_METRICS + EMBEDDING_METRICS)
+    present = [(key, label) for key, label in COMPRESSED_MODELS if isinstance(evaluation.get(key), dict)]
+    # Columns no model has (say, accuracy without labelled test text) are left out.
+    columns = [{"key": key, "label": label, "kind": kind} for key, label, kind in candidates
+               if any(evaluation[m].get(key) is not None for m, _ in present)]
+    teacher_bytes = (evaluation.get("teacher") or {}).get("safetensors_bytes")
+    rows = []
+    for key, label in present:
+        model = evaluation[key]
+        size = model.get("safetensors_bytes")
+        rows.append({
+            "key": key,
+            "label": label,
+            "shipped": evaluation.get("shipped") == key,
+            "metrics": {c["key"]: model.get(c["key"]) for c in columns},
+            "parameters": model.get("parameters"),
+            "bytes": size,
+            "size_vs_teacher": size / teacher_bytes if size and teacher_bytes else None,
+        })
+    splits = evaluation.get("splits") or {}
+    trimmed = evaluation.get("student_trimmed") or {}
+    vocabulary = trimmed.get("vocabulary")
+    tokenization = trimmed.get("tokenization_on_test")
+    epochs = evaluation.get("epochs") or []
+    return {
+        **evaluation,
+        "columns": columns,
+        "rows": rows,
+        "layers": evaluation.get("layers"),
+        "hidden_size": evaluation.get("hidden_size"),
+        "training": {key: splits.get(key) for key in ("train", "train_labelled", "validation", "test", "augmented")},
+        "epoch_count": len(epochs) or None,
+        "best_epoch": evaluation.get("best_epoch"),
+        "test_source": evaluation.get("test_source"),
+        "vocabulary": None if vocabulary is None else {
+            key: vocabulary.get(key) for key in ("before", "after", "from_corpus", "single_characters", "special", "min_count")},
+        "epochs_after_trimming": len(trimmed.get("epochs_after_trimming") or []),
+        "tokenization": None if tokenization is None else {
+            key: tokenization.get(key) for key in ("texts", "texts_tokenized_differently", "fraction_tokenized_differently",
+                                                   "tokens_per_text_before", "tokens_per_text_after")},
+        "size_ratio": evaluation.get("size_ratio"),
+        "quality_retained": evaluation.get("quality_retained"),
+        "quality_metric": "accuracy" if task == "text-classification" else "mean cosine to the teacher" if task == "sentence-embedding" else None,
+        "seconds": evaluation.get("seconds"),
     }
 
 

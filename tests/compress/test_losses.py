@@ -28,3 +28,21 @@ def test_embedding_loss_is_zero_for_the_teachers_vectors_and_grows_with_the_angl
     t = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
     assert float(embedding_loss(t, t)) < 1e-6
     assert float(embedding_loss(-t, t)) > float(embedding_loss(t + 0.1, t)) > 0
+
+
+def test_cls_state_loss_ignores_scale_and_counts_the_angle():
+    from mobilekit.compress.distill import cls_state_loss
+
+    t = torch.randn(3, 2, 8, generator=torch.Generator().manual_seed(1))
+    assert float(cls_state_loss(t, t)) < 1e-6
+    assert float(cls_state_loss(5 * t, t)) < 1e-5  # normalised: only the direction matters
+    assert abs(float(cls_state_loss(-t, t)) - 4.0) < 1e-5  # opposite directions: |u - (-u)|^2 = 4
+    assert 0 < float(cls_state_loss(t + 0.3, t)) < 4
+
+
+def test_cls_states_picks_position_zero_after_each_listed_layer():
+    from mobilekit.compress.distill import cls_states
+
+    hidden = tuple(torch.full((2, 5, 4), float(i)) for i in range(4))  # embeddings + 3 layers
+    picked = cls_states(hidden, [0, 2])
+    assert picked.shape == (2, 2, 4) and picked[:, 0].eq(1).all() and picked[:, 1].eq(3).all()

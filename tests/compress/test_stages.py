@@ -11,7 +11,7 @@ from mobilekit.config import load_config
 from mobilekit.data import read_examples, split
 from mobilekit.errors import ModelInputError
 from mobilekit.pipeline import Pipeline
-from tests.compress.helpers import NAMES, write_project, write_sentiment_csv
+from tests.compress.helpers import NAMES, make_deep_tiny_classifier, write_project, write_sentiment_csv
 from tests.tiny_models import make_tiny_bert, make_trained_tiny_classifier
 
 FAST = {"batch_size": 16, "learning_rate": 3e-3}
@@ -135,3 +135,20 @@ def test_distilling_a_classifier_on_labels_it_does_not_know_fails_clearly(tmp_pa
     path = write_project(tmp_path, data={"path": "data.csv"}, distill={"enabled": True})
     with pytest.raises(ModelInputError, match="labels the model does not know"):
         Pipeline(load_config(path)).run(["distill"])
+
+
+def test_augmented_text_and_cls_matching_carry_through_trimming(tmp_path):
+    """Perturbed copies join the training text, and [CLS] matching keeps working after the
+    vocabulary is trimmed (it needs no token alignment), with a narrower student too."""
+    make_deep_tiny_classifier(tmp_path / "model", layers=2)
+    write_sentiment_csv(tmp_path / "data.csv", 120)
+    path = write_project(
+        tmp_path, data={"path": "data.csv"},
+        distill={"enabled": True, "epochs": 2, "augment": 2, "cls_weight": 1.0, "hidden_size": 16,
+                 "trim_vocabulary": True, "trim_min_count": 3, "trim_epochs": 1, **FAST},
+    )
+    result = Pipeline(load_config(path)).run(["distill"])
+    metrics = result.summary()["stages"][0]["metrics"]
+    assert metrics["splits"]["augmented"] > metrics["splits"]["train"]
+    assert all(e["train_loss"] > 0 for e in metrics["epochs"] + metrics["student_trimmed"]["epochs_after_trimming"])
+    assert metrics["hidden_size"] == 16 and "accuracy" in metrics["student_trimmed"]

@@ -48,6 +48,8 @@ def test_report_json_has_every_variant_with_bench_figures(report_dir):
     assert rows["onnx"]["arm64_instructions"] is None  # ONNX does not run in the TFLite emulator tier
     assert data["bench"]["host"]["models"]["torch"]["label"] == "PyTorch (original)"
     assert data["sdks"] == {}  # android and ios are disabled in this project
+    assert data["compression"] is None  # distill is disabled in this project
+    assert 'id="compression"' not in (report_dir / "report.html").read_text()
 
 
 @pytest.mark.slow
