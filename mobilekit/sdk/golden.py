@@ -32,6 +32,10 @@ TOKENIZER_CORPUS: tuple[str, ...] = (
     "word " * 200,  # longer than any sequence length: truncation
     "MiXeD CaSe WoRdS with Numbers 123 and 4.5",
     "   leading and trailing spaces   ",
+    "hello [SEP] world",  # special tokens typed in the text: matched before normalization
+    "[CLS][MASK]x",
+    "a[UNK]b",
+    "[sep] [SEP]",  # only as typed: lower-case "[sep]" stays text, even for an uncased model
 )
 
 

@@ -20,6 +20,47 @@ HOSTILE_LABELS = [
     "e\u0301 combining, \u202eRTL override, zero\u200bwidth",
     "#\"raw\"# \"\"\" triple",
 ]
+# Special and added tokens typed in the text: `tokenizers` splits them out before normalizing, and
+# only as typed ("[sep]" stays text, even for an uncased model). The last lines exercise the added
+# tokens of `add_flagged_tokens` (single word, strip left/right, normalized) and are plain text for
+# the models without them.
+ADDED_TOKEN_TEXTS = (
+    "hello [SEP] world",
+    "[CLS][MASK]x",
+    "a[UNK]b",
+    "[sep] [Sep] [SEP]",
+    "[[SEP]] [SEP [PAD][PAD]",
+    "x\u00a0[MASK]\u00a0y\t[CLS]\n",
+    "a movie, amovie",
+    "movies movie\u0301s _movie",
+    "x  PLOT  y xploty plot\u3000.",
+    "zap ZAP Zap zapzap",
+    "fun  fun\tfun funny",
+    "a  <x>b <x><x> [SEP]  <x>",
+)
+# The added tokens behind the last lines of ADDED_TOKEN_TEXTS: (content, options), in the vocabulary
+# or not (then they get new ids after it).
+FLAGGED_TOKENS = (
+    ("movie", dict(single_word=True, normalized=False)),
+    ("plot", dict(lstrip=True, rstrip=True, normalized=True)),
+    ("Zap", dict(normalized=True)),
+    ("fun", dict(rstrip=True, normalized=False)),
+)
+
+
+def add_flagged_tokens(model_dir: Path) -> Path:
+    """Adds FLAGGED_TOKENS and a special ``<x>`` (strip left) to the model folder's tokenizer."""
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    tokenizer.add_tokens([AddedToken(content, **options) for content, options in FLAGGED_TOKENS])
+    special = AddedToken("<x>", special=True, normalized=False, lstrip=True)
+    tokenizer.add_special_tokens({"additional_special_tokens": [special]})
+    vocab = (model_dir / "vocab.txt").read_bytes()
+    tokenizer.save_pretrained(str(model_dir))
+    (model_dir / "vocab.txt").write_bytes(vocab)  # the model's own vocabulary, without the new tokens
+    return model_dir
 
 
 def make_inputs(model_dir: Path, *, task: str, module: str, class_name: str, coreml_model: Path | None = None) -> SdkInputs:
@@ -64,7 +105,8 @@ def make_inputs(model_dir: Path, *, task: str, module: str, class_name: str, cor
         ios_class_name=class_name,
         coreml_model=coreml_model,
         coreml_variant="float16" if coreml_model is not None else None,
-        tokenization_goldens=tokenization_goldens(model_dir, SEQUENCE_LENGTH),
+        tokenization_goldens=tokenization_goldens(model_dir, SEQUENCE_LENGTH,
+                                                  TOKENIZER_CORPUS + ADDED_TOKEN_TEXTS),
         output_goldens=output_goldens(raw, texts, task=task, labels=labels),
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_name="logits" if task == "text-classification" else "embedding",

@@ -10,8 +10,9 @@ import pytest
 from mobilekit.config import load_config
 from mobilekit.errors import ConfigError, SdkBuildError
 from mobilekit.fsutil import sha256_tree
-from mobilekit.sdk.ios.generator import generate_ios, load_template
-from tests.sdk_ios.inputs import HOSTILE_LABELS, fake_mlpackage, make_inputs
+from mobilekit.sdk.golden import TOKENIZER_CORPUS
+from mobilekit.sdk.ios.generator import added_tokens, generate_ios, load_template
+from tests.sdk_ios.inputs import ADDED_TOKEN_TEXTS, HOSTILE_LABELS, add_flagged_tokens, fake_mlpackage, make_inputs
 from tests.tiny_models import make_tiny_bert
 
 
@@ -37,7 +38,8 @@ def test_the_package_layout_and_provenance(classifier_inputs, tmp_path):
     assert vocab.split("\n")[:-1] == classifier_inputs.vocab
     goldens = json.loads((root / "Tests/HostileKitTests/Goldens/goldens.json").read_text())
     assert goldens["labels"] == HOSTILE_LABELS
-    assert len(goldens["tokenization"]) == len(classifier_inputs.tokenization_goldens) == 20
+    assert len(goldens["tokenization"]) == len(classifier_inputs.tokenization_goldens)
+    assert len(goldens["tokenization"]) == len(TOKENIZER_CORPUS + ADDED_TOKEN_TEXTS)
     # Without a Core ML model: no model resource, and the wrapper says so at runtime.
     assert ".mlpackage" not in (root / "Package.swift").read_text()
     assert "static let modelResource: String? = nil" in (root / "Sources/HostileKit/ModelInfo.swift").read_text()
@@ -65,6 +67,7 @@ def test_a_core_ml_model_is_copied_as_a_resource(classifier_inputs, tmp_path):
     [
         (dict(ios_class_name="WordPieceTokenizer"), "type the Swift package defines"),
         (dict(ios_class_name="Error"), "type the Swift package defines"),
+        (dict(ios_class_name="AddedTokenMatcher"), "type the Swift package defines"),
         (dict(ios_class_name="Sendable"), "type the Swift package defines"),
         (dict(ios_class_name="Self"), "reserved word"),
         (dict(ios_module="protocol"), "ios.module"),
@@ -77,6 +80,36 @@ def test_unusable_inputs_are_refused_without_leaving_files(classifier_inputs, tm
     with pytest.raises(SdkBuildError, match=message):
         generate_ios(dataclasses.replace(classifier_inputs, **change), tmp_path / "ios")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_special_tokens_are_passed_to_the_swift_tokenizer(classifier_inputs, tmp_path):
+    generate_ios(classifier_inputs, tmp_path / "ios")
+    model_info = (tmp_path / "ios/Sources/HostileKit/ModelInfo.swift").read_text()
+    for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
+        assert f'.init("{token}", id: {classifier_inputs.vocab.index(token)}),' in model_info
+
+
+def test_added_tokens_keep_their_options_ids_and_order(tmp_path):
+    model = add_flagged_tokens(make_tiny_bert(tmp_path / "model"))
+    inputs = make_inputs(model, task="sentence-embedding", module="AddedKit", class_name="AddedEmbedder")
+    vocab = inputs.vocab
+    assert [(t["content"], t["id"], t["flags"]) for t in added_tokens(inputs)] == [
+        ("[PAD]", 0, []), ("[UNK]", 1, []), ("[CLS]", 2, []), ("[SEP]", 3, []), ("[MASK]", 4, []),
+        ("<x>", len(vocab) + 1, ["stripsLeft"]),  # special: tried before the others
+        ("fun", vocab.index("fun"), ["stripsRight"]),
+        ("movie", vocab.index("movie"), ["singleWord"]),
+        ("plot", vocab.index("plot"), ["stripsLeft", "stripsRight", "normalized"]),
+        ("Zap", len(vocab), ["normalized"]),  # not in vocab.txt: the id tokenizer.json gives it
+    ]
+    generate_ios(inputs, tmp_path / "ios")
+    model_info = (tmp_path / "ios/Sources/AddedKit/ModelInfo.swift").read_text()
+    plot = f'.init("plot", id: {vocab.index("plot")}, stripsLeft: true, stripsRight: true, normalized: true),'
+    assert plot in model_info
+    # Without tokenizer.json: the settings' special tokens and [MASK], matched as typed.
+    (model / "tokenizer.json").unlink()
+    assert [(t["content"], t["flags"]) for t in added_tokens(inputs)] == [
+        (token, []) for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    ]
 
 
 def test_missing_special_token_is_refused(classifier_inputs, tmp_path):

@@ -3,12 +3,13 @@
 Two packages cover the ground with the fewest builds (each ~1 min cold, seconds when the work
 folders in $MOBILEKIT_HOME/swift/work are warm):
 
-* HostileKit: uncased vocabulary, text classification with hostile labels, no Core ML model;
+* HostileKit: uncased vocabulary with added tokens of every kind (single word, strip left/right,
+  normalized, outside the vocabulary), text classification with hostile labels, no Core ML model;
 * CasedKit: cased vocabulary, sentence embedding, a (fake) .mlpackage bundled as a resource.
 
-Each runs `swift build`, `swift test` (tokenizer goldens for its vocabulary, post-processing
-goldens, labels byte for byte, clear errors), `swift-format lint --strict` and the Core ML
-type-check build, through `package_ios(run_tests=True)`.
+Each runs `swift build`, `swift test` (tokenizer goldens for its vocabulary, typed special and added
+tokens included, post-processing goldens, labels byte for byte, clear errors), `swift-format lint
+--strict` and the Core ML type-check build, through `package_ios(run_tests=True)`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from mobilekit.errors import SdkBuildError
 from mobilekit.sdk.ios.generator import generate_ios
 from mobilekit.sdk.ios.packager import package_ios
-from tests.sdk_ios.inputs import HOSTILE_LABELS, fake_mlpackage, make_inputs
+from tests.sdk_ios.inputs import HOSTILE_LABELS, add_flagged_tokens, fake_mlpackage, make_inputs
 from tests.tiny_models import make_tiny_bert
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory):
     root = tmp_path_factory.mktemp("ios-packages")
-    uncased = make_tiny_bert(root / "uncased", labels=HOSTILE_LABELS, num_labels=len(HOSTILE_LABELS))
+    uncased = add_flagged_tokens(make_tiny_bert(root / "uncased", labels=HOSTILE_LABELS, num_labels=len(HOSTILE_LABELS)))
     cased = make_tiny_bert(root / "cased", task="sentence-embedding", cased=True, seed=3)
     generate_ios(make_inputs(uncased, task="text-classification", module="HostileKit", class_name="HostileClassifier"),
                  root / "HostileKit")
