@@ -16,6 +16,7 @@ import pytest
 
 from mobilekit.sdk.golden import TOKENIZER_CORPUS, output_goldens, tokenization_goldens
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
+from tests.sdk_ios.inputs import ADDED_TOKEN_TEXTS, add_flagged_tokens
 from tests.tiny_models import make_tiny_bert
 
 SEQUENCE_LENGTH = 16  # the tiny models' conversion length (not the hidden size 32: onnx2tf bug)
@@ -23,6 +24,9 @@ SEQUENCE_LENGTH = 16  # the tiny models' conversion length (not the hidden size 
 # Face tokenizer, [mask] in lower case is not one), Turkish dotted capital I, final sigma.
 EXTRA_TEXTS = ("good [SEP] movie", "good[MASK]movie", "good [mask] movie", "İstanbul ΣΑΣ σας", "[CLS]")
 CORPUS = TOKENIZER_CORPUS + EXTRA_TEXTS
+# For the models with added tokens of every kind (add_flagged_tokens): the texts the Swift package
+# is checked with too.
+ADDED_TOKEN_CORPUS = tuple(dict.fromkeys(CORPUS + ADDED_TOKEN_TEXTS))
 
 HOSTILE_LABELS = [
     'say "hi"',
@@ -74,8 +78,11 @@ def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("android-models")
     return {
         "uncased": make_tiny_bert(root / "uncased", labels=["negative", "positive"]),
-        "cased": make_tiny_bert(root / "cased", cased=True, num_labels=len(HOSTILE_LABELS), labels=HOSTILE_LABELS, seed=1),
-        "embedder": make_tiny_bert(root / "embedder", task="sentence-embedding", seed=2),
+        # Both with added tokens of every kind (single word, strip left/right, normalized, outside
+        # the vocabulary), normalized by a cased and an uncased normalizer.
+        "cased": add_flagged_tokens(make_tiny_bert(root / "cased", cased=True, num_labels=len(HOSTILE_LABELS),
+                                                   labels=HOSTILE_LABELS, seed=1)),
+        "embedder": add_flagged_tokens(make_tiny_bert(root / "embedder", task="sentence-embedding", seed=2)),
     }
 
 
@@ -138,6 +145,7 @@ class Builds:
 
         - hostile: cased vocab, labels full of quotes/$/backslashes/newlines/non-ASCII, soft-keyword package
         - embedder: sentence-embedding task
+        (both with added tokens of every kind, and goldens for ADDED_TOKEN_CORPUS)
         - broken: a deliberately wrong golden, to show a failing generated test becomes SdkBuildError
         """
         from mobilekit.sdk.android import packager
@@ -146,9 +154,10 @@ class Builds:
 
         variants = {
             "hostile": replace(sdk_inputs(models["cased"], placeholder, labels=HOSTILE_LABELS, package="com.example.value.data.open",
-                                          class_name="Open", artifact_id="hostile"), project_name=HOSTILE_PROJECT_NAME),
+                                          class_name="Open", artifact_id="hostile", texts=ADDED_TOKEN_CORPUS),
+                               project_name=HOSTILE_PROJECT_NAME),
             "embedder": sdk_inputs(models["embedder"], placeholder, task="sentence-embedding", package="com.example.embedder",
-                                   class_name="TextEmbedder", artifact_id="embedder"),
+                                   class_name="TextEmbedder", artifact_id="embedder", texts=ADDED_TOKEN_CORPUS),
         }
         broken = sdk_inputs(models["uncased"], placeholder, package="com.example.broken", artifact_id="broken", texts=CORPUS[:3])
         good = broken.tokenization_goldens

@@ -22,7 +22,7 @@ from mobilekit.sdk.android.aar import aar_problems
 from mobilekit.sdk.android.packager import KOTLINC_JVM_FLAGS, LITERT_STUB_MIRRORS, raise_for_failures
 from mobilekit.toolchains.process import run
 from mobilekit.toolchains.tools import mobilekit_home
-from tests.sdk_android.conftest import CORPUS, HOSTILE_LABELS
+from tests.sdk_android.conftest import ADDED_TOKEN_CORPUS, CORPUS, HOSTILE_LABELS
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +47,20 @@ def test_generated_tests_pass_for_the_uncased_vocab(builds):
     assert len(corpus) == len(CORPUS) and {tests[n] for n in corpus} == {"passed"}
     assert tests["com.example.sentiment.ConstantsTest.labelsKeepTheirExactText"] == "passed"
     assert tests["com.example.sentiment.ConstantsTest.modelAssetIsTheGeneratedOne"] == "passed"
+    assert tests["com.example.sentiment.ConstantsTest.addedTokensKeepTheirExactTextAndIds"] == "passed"
     assert sum(1 for n in tests if ".PostProcessingGoldenTest.output" in n) == 6
+    # Typed special and added tokens of every kind, ids measured with `tokenizers`.
+    added = [name for name in tests if ".AddedTokenTest." in name]
+    assert len(added) == 5 and {tests[n] for n in added} == {"passed"}
 
 
 def test_generated_tests_pass_for_the_cased_vocab_with_hostile_labels(builds):
     result = builds.variants["results"]["hostile"]
     assert result.failed == 0, result.failures
+    # The model has added tokens of every kind: its goldens include texts that type them.
     corpus = [n for n, status in result.tests.items() if ".TokenizerGoldenTest.corpus" in n and status == "passed"]
-    assert len(corpus) == len(CORPUS)
+    assert len(corpus) == len(ADDED_TOKEN_CORPUS)
+    assert result.tests["com.example.value.data.open.ConstantsTest.addedTokensKeepTheirExactTextAndIds"] == "passed"
     # The compiled LABELS equal, code point for code point, the labels Python holds (the test
     # compares against code point lists, so a wrong escape cannot pass by being wrong twice).
     assert result.tests["com.example.value.data.open.ConstantsTest.labelsKeepTheirExactText"] == "passed"
@@ -67,7 +73,7 @@ def test_generated_tests_pass_for_an_embedder(builds):
     result = builds.variants["results"]["embedder"]
     assert result.failed == 0, result.failures
     assert sum(1 for n in result.tests if ".PostProcessingGoldenTest.output" in n) == 3
-    assert sum(1 for n in result.tests if ".TokenizerGoldenTest.corpus" in n) == len(CORPUS)
+    assert sum(1 for n in result.tests if ".TokenizerGoldenTest.corpus" in n) == len(ADDED_TOKEN_CORPUS)
 
 
 def test_a_failing_generated_test_becomes_an_sdk_build_error(builds):

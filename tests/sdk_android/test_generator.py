@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest
 
 from mobilekit.errors import ConfigError, ModelInputError, SdkBuildError
-from mobilekit.sdk.android.generator import REFERENCED_NAMES, generate_android, special_tokens
+from mobilekit.sdk.added_tokens import added_tokens
+from mobilekit.sdk.android.generator import REFERENCED_NAMES, generate_android
 from mobilekit.sdk.android.template import load_template
 from mobilekit.templating import TEMPLATES_ROOT
 from tests.sdk_android.conftest import CORPUS, HOSTILE_PROJECT_NAME, sdk_inputs
+from tests.sdk_ios.inputs import add_flagged_tokens
+from tests.tiny_models import make_tiny_bert
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +47,8 @@ def test_module_layout(module, inputs):
     assert {p.name for p in main.iterdir()} == {
         "SentimentClassifier.kt", "Label.kt", "ModelException.kt", "WordPieceTokenizer.kt", "PostProcessing.kt",
         "TfliteModel.kt", "ModelAssets.kt"}
+    assert {p.name for p in (module / provenance["paths"]["kotlin_test"]).iterdir()} == {
+        "TokenizerGoldenTest.kt", "AddedTokenTest.kt", "PostProcessingGoldenTest.kt", "ConstantsTest.kt", "TestAssets.kt"}
     for name in ("build.gradle.kts", "settings.gradle.kts", "consumer-rules.pro", "src/main/AndroidManifest.xml", "README.md"):
         assert (module / name).is_file(), name
     assert provenance["template"] == {"name": "android", "version": template.version}
@@ -75,8 +80,61 @@ def test_gradle_module_declares_what_the_aar_declares(module):
     assert "-keep class org.tensorflow.lite.** { *; }" in (module / "consumer-rules.pro").read_text()
 
 
-def test_special_tokens_come_from_the_tokenizer_file(inputs):
-    assert special_tokens(inputs) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+def test_special_tokens_are_passed_to_the_kotlin_tokenizer(module, inputs):
+    assert [(t["content"], t["flags"]) for t in added_tokens(inputs)] == [
+        (token, []) for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    ]
+    wrapper = (module / "src/main/kotlin/com/example/sentiment/SentimentClassifier.kt").read_text()
+    for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"):
+        assert f'AddedToken("{token}", id = {inputs.vocab.index(token)}),' in wrapper
+
+
+def test_added_tokens_keep_their_options_ids_and_order(placeholder_tflite, tmp_path):
+    model = add_flagged_tokens(make_tiny_bert(tmp_path / "model"))
+    inputs = sdk_inputs(model, placeholder_tflite, texts=())
+    vocab = inputs.vocab
+    assert [(t["content"], t["id"], t["flags"]) for t in added_tokens(inputs)] == [
+        ("[PAD]", 0, []), ("[UNK]", 1, []), ("[CLS]", 2, []), ("[SEP]", 3, []), ("[MASK]", 4, []),
+        ("<x>", len(vocab) + 1, ["stripsLeft"]),  # special: tried before the others
+        ("fun", vocab.index("fun"), ["stripsRight"]),
+        ("movie", vocab.index("movie"), ["singleWord"]),
+        ("plot", vocab.index("plot"), ["stripsLeft", "stripsRight", "normalized"]),
+        ("Zap", len(vocab), ["normalized"]),  # not in vocab.txt: the id tokenizer.json gives it
+    ]
+    generate_android(inputs, tmp_path / "android")
+    wrapper = (tmp_path / "android/src/main/kotlin/com/example/sentiment/SentimentClassifier.kt").read_text()
+    plot = f'AddedToken("plot", id = {vocab.index("plot")}, stripsLeft = true, stripsRight = true, normalized = true),'
+    assert plot in wrapper
+    assert f'AddedToken("<x>", id = {len(vocab) + 1}, stripsLeft = true),' in wrapper
+    # Without tokenizer.json: tokenizer_config.json's added_tokens_decoder (options default as in
+    # tokenizers: a token that is not special is normalized)...
+    (model / "tokenizer.json").unlink()
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config["added_tokens_decoder"] = {
+        "1": {"content": "[UNK]", "special": True, "normalized": False},
+        str(len(vocab)): {"content": "zz", "single_word": True},
+        "0": {"content": "[PAD]", "special": True, "normalized": False},
+    }
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    assert [(t["content"], t["id"], t["flags"]) for t in added_tokens(inputs)] == [
+        ("[PAD]", 0, []), ("[UNK]", 1, []), ("zz", len(vocab), ["singleWord", "normalized"])]
+    # ... else the settings' special tokens and [MASK], matched as typed.
+    del config["added_tokens_decoder"]
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    assert [(t["content"], t["flags"]) for t in added_tokens(inputs)] == [
+        (token, []) for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+    ]
+
+
+def test_unusable_added_tokens_are_refused(inputs, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "tokenizer.json").write_text("{not json")
+    with pytest.raises(ModelInputError, match="unreadable added_tokens"):
+        added_tokens(replace(inputs, vocab_file=model / "vocab.txt"))
+    (model / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"content": "<new>", "special": True}]}))
+    with pytest.raises(ModelInputError, match="'<new>' has no usable id"):
+        added_tokens(replace(inputs, vocab_file=model / "vocab.txt"))
 
 
 def test_refuses_a_used_folder(inputs, tmp_path):

@@ -11,7 +11,8 @@ from mobilekit.config import load_config
 from mobilekit.errors import ConfigError, SdkBuildError
 from mobilekit.fsutil import sha256_tree
 from mobilekit.sdk.golden import TOKENIZER_CORPUS
-from mobilekit.sdk.ios.generator import added_tokens, generate_ios, load_template
+from mobilekit.sdk.added_tokens import added_tokens
+from mobilekit.sdk.ios.generator import generate_ios, load_template
 from tests.sdk_ios.inputs import ADDED_TOKEN_TEXTS, HOSTILE_LABELS, add_flagged_tokens, fake_mlpackage, make_inputs
 from tests.tiny_models import make_tiny_bert
 
@@ -89,27 +90,17 @@ def test_special_tokens_are_passed_to_the_swift_tokenizer(classifier_inputs, tmp
         assert f'.init("{token}", id: {classifier_inputs.vocab.index(token)}),' in model_info
 
 
-def test_added_tokens_keep_their_options_ids_and_order(tmp_path):
+def test_added_tokens_with_options_reach_the_swift_settings(tmp_path):
+    """The token list itself (order, ids, options, fallbacks) is shared with Android and tested in
+    tests/sdk_android/test_generator.py; here: it is rendered into ModelInfo.swift."""
     model = add_flagged_tokens(make_tiny_bert(tmp_path / "model"))
     inputs = make_inputs(model, task="sentence-embedding", module="AddedKit", class_name="AddedEmbedder")
     vocab = inputs.vocab
-    assert [(t["content"], t["id"], t["flags"]) for t in added_tokens(inputs)] == [
-        ("[PAD]", 0, []), ("[UNK]", 1, []), ("[CLS]", 2, []), ("[SEP]", 3, []), ("[MASK]", 4, []),
-        ("<x>", len(vocab) + 1, ["stripsLeft"]),  # special: tried before the others
-        ("fun", vocab.index("fun"), ["stripsRight"]),
-        ("movie", vocab.index("movie"), ["singleWord"]),
-        ("plot", vocab.index("plot"), ["stripsLeft", "stripsRight", "normalized"]),
-        ("Zap", len(vocab), ["normalized"]),  # not in vocab.txt: the id tokenizer.json gives it
-    ]
+    assert [t["content"] for t in added_tokens(inputs)][5:] == ["<x>", "fun", "movie", "plot", "Zap"]
     generate_ios(inputs, tmp_path / "ios")
     model_info = (tmp_path / "ios/Sources/AddedKit/ModelInfo.swift").read_text()
-    plot = f'.init("plot", id: {vocab.index("plot")}, stripsLeft: true, stripsRight: true, normalized: true),'
-    assert plot in model_info
-    # Without tokenizer.json: the settings' special tokens and [MASK], matched as typed.
-    (model / "tokenizer.json").unlink()
-    assert [(t["content"], t["flags"]) for t in added_tokens(inputs)] == [
-        (token, []) for token in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-    ]
+    assert f'.init("plot", id: {vocab.index("plot")}, stripsLeft: true, stripsRight: true, normalized: true),' in model_info
+    assert f'.init("Zap", id: {len(vocab)}, normalized: true),' in model_info
 
 
 def test_missing_special_token_is_refused(classifier_inputs, tmp_path):

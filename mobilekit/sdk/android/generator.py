@@ -18,6 +18,7 @@ from mobilekit.config.names import kotlin_package_problem, maven_id_problem, typ
 from mobilekit.errors import ConfigError, ModelInputError, SdkBuildError
 from mobilekit.sdk.android.filters import xml_escape
 from mobilekit.sdk.android.template import AndroidTemplate, load_template
+from mobilekit.sdk.added_tokens import added_tokens
 from mobilekit.sdk.inputs import SdkInputs
 
 TASKS = ("text-classification", "sentence-embedding")
@@ -112,27 +113,7 @@ def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
 # -- context ----------------------------------------------------------------------------------------
 
 
-def special_tokens(inputs: SdkInputs) -> list[str]:
-    """Tokens the Hugging Face tokenizer matches verbatim in raw text before normalizing it.
-
-    Read from the model folder's tokenizer.json (added tokens that are special and not normalized);
-    without one, the four tokens the settings name plus [MASK] when the vocabulary has it.
-    """
-    vocab = set(inputs.vocab)
-    tokenizer_json = Path(inputs.vocab_file).parent / "tokenizer.json"
-    found: list[str] = []
-    if tokenizer_json.is_file():
-        try:
-            added = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("added_tokens") or []
-        except ValueError as e:
-            raise ModelInputError(f"{tokenizer_json} is not valid JSON: {e}") from e
-        found = [t["content"] for t in added if t.get("special") and not t.get("normalized") and t.get("content") in vocab]
-    else:
-        s = inputs.tokenizer
-        found = [t for t in (s.pad_token, s.unk_token, s.cls_token, s.sep_token, "[MASK]") if t in vocab]
-    return sorted(set(found), key=found.index)
-
-
+# tokenizer.json's option names -> the Kotlin `AddedToken` parameter names.
 def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, Any]:
     s = inputs.tokenizer
     strip_accents = s.do_lower_case if s.strip_accents is None else bool(s.strip_accents)
@@ -170,7 +151,7 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
             "sep_token": s.sep_token,
             "pad_token": s.pad_token,
             "max_input_chars_per_word": int(s.max_input_chars_per_word),
-            "special_tokens": special_tokens(inputs),
+            "added_tokens": added_tokens(inputs),
         },
         "tokenization_goldens": list(inputs.tokenization_goldens),
         "output_goldens": list(inputs.output_goldens),
