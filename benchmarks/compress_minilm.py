@@ -71,6 +71,8 @@ def write_config(work: Path, args) -> Path:
         "trim_min_count": max(1, args.min_count),
         "trim_epochs": args.trim_epochs,
     }
+    if args.intermediate_size:
+        distill["intermediate_size"] = args.intermediate_size
     if args.layers:
         distill["layers"] = [int(x) for x in args.layers.split(",")]
     # 4,000 sentences: 500 test (as in data.md's measurement), 200 validation, 3,300 train.
@@ -133,6 +135,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=CACHE / "models" / "all-MiniLM-L6-v2")
     parser.add_argument("--data", type=Path, default=CACHE / "data" / "pang-lee-polarity.csv")
     parser.add_argument("--layers", default="", help="teacher layers the student keeps (default: every other one)")
+    parser.add_argument("--intermediate-size", type=int, default=0, help="student feed-forward width (0: the teacher's)")
     parser.add_argument("--min-count", type=int, default=5, help="vocabulary trimming min count (0: no trimming)")
     parser.add_argument("--trim-epochs", type=int, default=3, help="distillation epochs after trimming")
     parser.add_argument("--distill-epochs", type=int, default=2)

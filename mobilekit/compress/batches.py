@@ -11,12 +11,31 @@ import random
 from typing import Iterator, Sequence
 
 
-def batch_indices(n: int, batch_size: int, *, shuffle_seed: int | None = None) -> list[list[int]]:
-    """Index batches covering range(n); shuffled reproducibly when ``shuffle_seed`` is given."""
+BUCKET_BATCHES = 50  # batches per length bucket
+
+
+def batch_indices(n: int, batch_size: int, *, shuffle_seed: int | None = None, lengths: Sequence[int] | None = None) -> list[list[int]]:
+    """Index batches covering range(n); shuffled reproducibly when ``shuffle_seed`` is given.
+
+    With ``lengths`` (and a seed), texts of similar length share a batch: the shuffled order is
+    cut into buckets of ``BUCKET_BATCHES`` batches, each sorted by length, and the batches are
+    shuffled again. Padding to the longest text then costs little, which matters when one-word
+    texts and long sentences are mixed.
+    """
     order = list(range(n))
-    if shuffle_seed is not None:
-        random.Random(shuffle_seed).shuffle(order)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if shuffle_seed is None:
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    rng = random.Random(shuffle_seed)
+    rng.shuffle(order)
+    if lengths is None:
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    bucket = batch_size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, n, bucket):
+        chunk = sorted(order[start : start + bucket], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int, model=None) -> dict:

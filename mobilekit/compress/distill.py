@@ -238,5 +238,6 @@ def distill(
         label=label,
         log=log,
         extra_parameters=tuple(projection.parameters()) if projection is not None else (),
+        lengths=[len(text) for text in train_texts],
     )
 

@@ -37,6 +37,7 @@ def train(
     log: logging.Logger,
     extra_parameters: tuple = (),
     ties_to_later: bool = False,
+    lengths: list[int] | None = None,
 ) -> TrainResult:
     """Trains ``model`` on ``n`` items; ``step_loss(indices)`` returns the loss of one batch.
 
@@ -44,13 +45,14 @@ def train(
     epoch are restored at the end. ``patience`` epochs without improvement stop training early
     (None: always run every epoch). Without ``validate`` the last epoch is kept. A tie keeps the
     earlier epoch, or with ``ties_to_later`` the later one (a student keeps improving on soft
-    targets that a small validation set's accuracy cannot resolve).
+    targets that a small validation set's accuracy cannot resolve). ``lengths``: batch items of
+    similar length together (see ``batch_indices``).
     """
     import torch
 
     parameters = [p for p in model.parameters() if p.requires_grad] + list(extra_parameters)
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
-    steps_per_epoch = math.ceil(n / batch_size)
+    steps_per_epoch = len(batch_indices(n, batch_size, shuffle_seed=0, lengths=lengths))
     total = steps_per_epoch * epochs
     warmup = max(1, int(total * WARMUP_FRACTION))
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -63,7 +65,7 @@ def train(
             task.describe(f"{label}: epoch {epoch}/{epochs}")
             model.train()
             losses = []
-            for indices in batch_indices(n, batch_size, shuffle_seed=seed * 1000 + epoch):
+            for indices in batch_indices(n, batch_size, shuffle_seed=seed * 1000 + epoch, lengths=lengths):
                 optimizer.zero_grad()
                 loss = step_loss(indices)
                 loss.backward()

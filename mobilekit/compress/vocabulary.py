@@ -100,6 +100,18 @@ def trim_embeddings(model, choice: VocabularyChoice) -> None:
         model.config.pad_token_id = new_pad
 
 
+def dropped_words(tokenizer, choice: VocabularyChoice) -> list[str]:
+    """The whole words (not "##" continuations, not special) the trimmed vocabulary no longer has.
+
+    Distilling on each alone, the teacher reading it as one token and the student as the smaller
+    pieces that now spell it, teaches the student the meaning of words the task corpus may never
+    show it (test text is full of them).
+    """
+    kept = set(choice.kept_ids)
+    return [token for token, i in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+            if i not in kept and len(token) > 1 and token.isalpha()]
+
+
 def tokenization_changes(original, trimmed, texts: list[str]) -> dict:
     """How often the trimmed tokenizer splits text differently (compared as token strings)."""
     changed = 0

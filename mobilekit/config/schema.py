@@ -85,6 +85,7 @@ class DistillConfig:
     enabled: bool = option(False, "Distill a smaller student from the (fine-tuned) model.", kind="bool")
     layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one, ending with the last.", kind="list[int]")
     hidden_size: int | None = option(None, "Student hidden size, smaller than the teacher's and a multiple of its head size (default: the teacher's).", kind="int", min=8)
+    intermediate_size: int | None = option(None, "Student feed-forward width; each kept layer keeps the teacher's most important neurons on the training text (default: the teacher's width).", kind="int", min=1)
     temperature: float = option(2.0, "Softmax temperature of the soft-target loss.", kind="float", min=0.1, max=100.0)
     alpha: float = option(0.5, "Weight of the soft-target loss (1 - alpha goes to the hard labels).", kind="float", min=0.0, max=1.0)
     hidden_weight: float = option(0.0, "Weight of the hidden-state matching loss (MSE to the teacher's kept layers, TinyBERT-style).", kind="float", min=0.0, max=1000.0)
@@ -97,6 +98,7 @@ class DistillConfig:
     max_train_samples: int | None = option(None, "Distill on at most this many training texts (labelled + unlabelled; default all).", kind="int", min=1)
     trim_vocabulary: bool = option(False, "Keep only the tokens the task corpus needs (+ every single-character piece and the special tokens).", kind="bool")
     trim_epochs: int = option(1, "With trim_vocabulary: distillation epochs after trimming, so the student learns the smaller pieces that replace dropped tokens (0: none).", kind="int", min=0, max=100)
+    trim_word_transfer: bool = option(True, "With trim_vocabulary: the epochs after trimming also distill on every dropped vocabulary word alone, so the student learns what the pieces that now spell it mean.", kind="bool")
     trim_min_count: int = option(1, "With trim_vocabulary: keep a corpus token only when it occurs at least this often in the training text.", kind="int", min=1, max=1000000)
 
 

@@ -18,6 +18,8 @@ from mobilekit.config import Config
 from mobilekit.errors import ConfigError, MobilekitError, ModelInputError
 from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext, StageOutput, register_stage
 
+NEURON_SAMPLE = 1024  # training texts that rank the teacher's feed-forward neurons
+
 
 def _data_parameters(config: Config) -> dict[str, Any]:
     d = config.data
@@ -102,7 +104,7 @@ class FinetuneStage(Stage):
 @register_stage
 class DistillStage(Stage):
     NAME = "distill"
-    VERSION = 2  # 2: augment, cls_weight, the evaluation.json artifact
+    VERSION = 2  # 2: augment, cls_weight, intermediate_size, the evaluation.json artifact
     SUMMARY = "distill a smaller student from the teacher"
     REQUIRED_WHEN_ENABLED = True
 
@@ -124,6 +126,7 @@ class DistillStage(Stage):
             "task": m.task,
             "layers": list(d.layers) if d.layers is not None else "every other",
             "hidden_size": d.hidden_size,
+            "intermediate_size": d.intermediate_size,
             "temperature": d.temperature,
             "alpha": d.alpha,
             "hidden_weight": d.hidden_weight,
@@ -137,6 +140,7 @@ class DistillStage(Stage):
             "trim_vocabulary": d.trim_vocabulary,
             "trim_min_count": d.trim_min_count if d.trim_vocabulary else None,
             "trim_epochs": d.trim_epochs if d.trim_vocabulary else None,
+            "trim_word_transfer": d.trim_word_transfer if d.trim_vocabulary else None,
             "labels": list(m.labels) if m.labels else None,
             "max_length": m.sequence_length,
             "pooling": m.pooling if m.task == "sentence-embedding" else None,
@@ -149,7 +153,7 @@ class DistillStage(Stage):
         from mobilekit.compress.corpus import label_ids, load_corpus
         from mobilekit.compress.distill import DistillSettings, distill
         from mobilekit.compress.folders import load_model, load_tokenizer, save_model_folder
-        from mobilekit.compress.student import build_student, default_layers
+        from mobilekit.compress.student import build_student, choose_neurons, default_layers, neuron_importance
 
         config, d = ctx.config, ctx.config.distill
         started = time.monotonic()
@@ -166,7 +170,14 @@ class DistillStage(Stage):
         teacher = load_model(teacher_dir, task, attentions=d.attention_weight > 0)
         tokenizer = load_tokenizer(teacher_dir)
         layers = list(d.layers) if d.layers is not None else default_layers(teacher.config.num_hidden_layers)
-        student = build_student(teacher, layers, hidden_size=d.hidden_size, seed=config.data.seed)
+        neurons = None
+        if d.intermediate_size is not None and d.intermediate_size < getattr(teacher.config, "intermediate_size", 0):
+            with ctx.progress.task("ranking the teacher's feed-forward neurons"):
+                importance = neuron_importance(teacher, tokenizer, [e.text for e in corpus.train[:NEURON_SAMPLE]], layers,
+                                               config.model.sequence_length)
+            neurons = choose_neurons(importance, d.intermediate_size)
+        student = build_student(teacher, layers, hidden_size=d.hidden_size, intermediate_size=d.intermediate_size,
+                                neurons=neurons, seed=config.data.seed)
         settings = DistillSettings(
             task=task, layers=tuple(layers), temperature=d.temperature, alpha=d.alpha, hidden_weight=d.hidden_weight,
             attention_weight=d.attention_weight, epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
@@ -187,6 +198,7 @@ class DistillStage(Stage):
         metrics: dict[str, Any] = {
             "layers": layers,
             "hidden_size": student.config.hidden_size,
+            "intermediate_size": getattr(student.config, "intermediate_size", None),
             "splits": {**corpus.sizes(), "augmented": len(augmented)},
             "epochs": [_epoch(record, "validation_accuracy" if classify else "validation_cosine") for record in result.history],
             "best_epoch": result.best_epoch,
@@ -223,7 +235,13 @@ class DistillStage(Stage):
 
         from mobilekit.compress.distill import distill
         from mobilekit.compress.folders import load_tokenizer, save_model_folder
-        from mobilekit.compress.vocabulary import choose_tokens, tokenization_changes, trim_embeddings, write_trimmed_tokenizer
+        from mobilekit.compress.vocabulary import (
+            choose_tokens,
+            dropped_words,
+            tokenization_changes,
+            trim_embeddings,
+            write_trimmed_tokenizer,
+        )
 
         d = ctx.config.distill
         # The task corpus: everything but the test split, which measures what trimming changes.
@@ -235,6 +253,7 @@ class DistillStage(Stage):
             trimmed = load_tokenizer(folder)
             _check_in_vocabulary_text(tokenizer, trimmed, corpus_texts, set(choice.kept_ids))
         adaptation = None
+        words = dropped_words(tokenizer, choice) if d.trim_word_transfer and d.trim_epochs > 0 else []
         if d.trim_epochs > 0:
             # With trim_min_count > 1 rare words now arrive as smaller pieces: a short distillation
             # on the trimmed tokenization teaches the student to read them (no hidden-state or
@@ -242,7 +261,8 @@ class DistillStage(Stage):
             adaptation = distill(
                 teacher, student, tokenizer, student_tokenizer=trimmed, label="distilling (trimmed vocabulary)",
                 settings=replace(settings, hidden_weight=0.0, attention_weight=0.0, epochs=d.trim_epochs),
-                train_texts=train_texts, train_labels=train_labels,
+                train_texts=train_texts + words,
+                train_labels=train_labels + [None] * len(words) if train_labels is not None else None,
                 validation_texts=[e.text for e in corpus.validation], validation_labels=validation_labels,
                 progress=ctx.progress, log=ctx.log,
             )
@@ -255,6 +275,7 @@ class DistillStage(Stage):
             "single_characters": choice.single_characters,
             "special": choice.special,
             "min_count": d.trim_min_count,
+            "dropped_words_distilled": len(words),
         }
         if adaptation is not None:
             measured["epochs_after_trimming"] = [_epoch(r, "validation") for r in adaptation.history]

@@ -61,3 +61,40 @@ def test_impossible_students_are_config_errors(teacher):
         build_student(teacher, [1, 4])
     with pytest.raises(ConfigError, match="multiple of its head size 16"):
         build_student(teacher, [1], hidden_size=20)
+
+
+def test_narrower_feed_forward_keeps_the_neurons_that_matter(teacher):
+    from transformers import AutoTokenizer
+
+    from mobilekit.compress.student import choose_neurons, neuron_importance
+    from tests.tiny_models import sentiment_samples
+
+    tokenizer = AutoTokenizer.from_pretrained(teacher.name_or_path)
+    texts, _ = sentiment_samples(64, seed=3)
+    layers = [0, 1, 2, 3]
+    importance = neuron_importance(teacher, tokenizer, texts, layers, 16)
+    assert set(importance) == set(layers) and all(v.shape == (64,) and (v >= 0).all() for v in importance.values())
+    top = choose_neurons(importance, 32)
+    bottom = {layer: sorted(scores.topk(32, largest=False).indices.tolist()) for layer, scores in importance.items()}
+    student = build_student(teacher, layers, intermediate_size=32, neurons=top)
+    assert student.config.intermediate_size == 32
+    t, s = teacher.state_dict(), student.state_dict()
+    for layer in layers:
+        kept = torch.tensor(top[layer])
+        prefix = f"bert.encoder.layer.{layer}."
+        assert torch.equal(s[prefix + "intermediate.dense.weight"], t[prefix + "intermediate.dense.weight"][kept])
+        assert torch.equal(s[prefix + "intermediate.dense.bias"], t[prefix + "intermediate.dense.bias"][kept])
+        assert torch.equal(s[prefix + "output.dense.weight"], t[prefix + "output.dense.weight"][:, kept])
+        assert torch.equal(s[prefix + "attention.output.dense.weight"], t[prefix + "attention.output.dense.weight"])
+    # Keeping the important half changes the teacher's outputs less than keeping the other half.
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    weak = build_student(teacher, layers, intermediate_size=32, neurons=bottom)
+    with torch.no_grad():
+        reference = teacher(**batch).logits
+        error = {name: float((m(**batch).logits - reference).abs().mean()) for name, m in (("top", student), ("bottom", weak))}
+    assert error["top"] < error["bottom"], error
+
+
+def test_feed_forward_wider_than_the_teachers_is_a_config_error(teacher):
+    with pytest.raises(ConfigError, match="intermediate_size = 128 is larger than the teacher's 64"):
+        build_student(teacher, [0, 1], intermediate_size=128)

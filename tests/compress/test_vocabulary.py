@@ -89,3 +89,17 @@ def test_min_count_drops_rare_corpus_tokens(trimmed):
     vocab = trimmed["tokenizer"].get_vocab()
     assert vocab["the"] in rare.kept_ids and vocab["was"] in rare.kept_ids  # twice in the corpus
     assert vocab["movie"] not in rare.kept_ids and vocab["[CLS]"] in rare.kept_ids
+
+
+def test_dropped_words_are_the_whole_words_trimming_removed(trimmed):
+    from mobilekit.compress.vocabulary import dropped_words
+
+    words = dropped_words(trimmed["tokenizer"], trimmed["choice"])
+    assert {"awful", "worst", "music"} <= set(words)
+    kept = {t for t, i in trimmed["tokenizer"].get_vocab().items() if i in set(trimmed["choice"].kept_ids)}
+    assert not set(words) & kept
+    assert all(w.isalpha() and len(w) > 1 and not w.startswith("##") for w in words)
+    # The trimmed tokenizer still spells each of them, from smaller pieces and never as [UNK].
+    spelled = load_tokenizer(trimmed["dir"])(words, add_special_tokens=False)["input_ids"]
+    unk = load_tokenizer(trimmed["dir"]).unk_token_id
+    assert all(len(ids) > 1 and unk not in ids for ids in spelled)
