@@ -41,10 +41,34 @@ def batch_indices(n: int, batch_size: int, *, shuffle_seed: int | None = None, l
 def encode(tokenizer, texts: Sequence[str], max_length: int, model=None) -> dict:
     """Token ids for ``texts``, padded to the longest one, keeping only inputs ``model`` accepts."""
     encoded = dict(tokenizer(list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt"))
-    if model is not None:
-        accepted = set(inspect.signature(model.forward).parameters)
-        encoded = {k: v for k, v in encoded.items() if k in accepted}
-    return encoded
+    return model_inputs(encoded, model) if model is not None else encoded
+
+
+def model_inputs(encoded, model) -> dict:
+    """The tensors of a tokenizer's output that ``model.forward`` accepts."""
+    accepted = set(inspect.signature(model.forward).parameters)
+    return {k: v for k, v in dict(encoded).items() if k in accepted}
+
+
+def word_pooling(encoding):
+    """[batch, words, tokens] matrices that average each word's tokens, and the words per text.
+
+    Both tokenizers of a trimmed student split text into the same words (same normalizer and
+    pre-tokenizer); only the WordPiece pieces differ. Word-averaged states can therefore be
+    compared between the teacher and a student that reads other pieces.
+    """
+    import torch
+
+    word_ids = [encoding.word_ids(b) for b in range(len(encoding["input_ids"]))]
+    counts = [1 + max((w for w in ids if w is not None), default=-1) for ids in word_ids]
+    tokens = len(word_ids[0]) if word_ids else 0
+    pooling = torch.zeros(len(word_ids), max(counts, default=0), tokens)
+    for b, ids in enumerate(word_ids):
+        for t, w in enumerate(ids):
+            if w is not None:
+                pooling[b, w, t] = 1.0
+    pooling = pooling / pooling.sum(-1, keepdim=True).clamp(min=1.0)
+    return pooling, torch.tensor(counts)
 
 
 def iterate(tokenizer, texts: Sequence[str], max_length: int, batch_size: int, model=None) -> Iterator[tuple[list[int], dict]]:

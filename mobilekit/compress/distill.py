@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobilekit.compress.batches import encode, pool
+from mobilekit.compress.batches import model_inputs, pool, word_pooling
 from mobilekit.compress.evaluate import classification_metrics, embed, embedding_metrics, predict_logits
 from mobilekit.compress.training import TrainResult, train
 from mobilekit.progress import Progress
@@ -103,6 +103,24 @@ def cls_states(hidden_states, layers) -> "object":
     return torch.stack([hidden_states[layer + 1][:, 0] for layer in layers], dim=1)
 
 
+def word_state_loss(student_states, teacher_states, layers, student_pooling, teacher_pooling, projection=None):
+    """MSE between word-averaged states of student layer i and teacher layer layers[i], over the
+    words both models saw (truncation may cut the longer-tokenized text earlier)."""
+    import torch
+
+    (s_pool, s_words), (t_pool, t_words) = student_pooling, teacher_pooling
+    words = min(s_pool.shape[1], t_pool.shape[1])
+    mask = (torch.arange(words).unsqueeze(0) < s_words.minimum(t_words).unsqueeze(1)).unsqueeze(-1).to(s_pool.dtype)
+    total = 0.0
+    for i, layer in enumerate(layers):
+        s = s_pool[:, :words] @ student_states[i + 1]
+        t = t_pool[:, :words] @ teacher_states[layer + 1]
+        if projection is not None:
+            s = projection(s)
+        total = total + (((s - t) ** 2) * mask).sum() / (mask.sum().clamp(min=1) * t.shape[-1])
+    return total / len(layers)
+
+
 def attention_loss(student_maps, teacher_maps, layers):
     """MSE between attention maps; averaged over heads when the head counts differ."""
     total = 0.0
@@ -160,12 +178,14 @@ def distill(
     label: str = "distilling",
 ) -> TrainResult:
     """``student_tokenizer``: the student's own (trimmed) tokenizer when it differs from the
-    teacher's; only the soft targets can be matched then, as the token positions differ."""
+    teacher's. Token positions differ then: hidden states are matched word by word (averaged over
+    each word's pieces), and attention maps cannot be matched."""
     import torch
 
     student_tokenizer = student_tokenizer or tokenizer
-    if student_tokenizer is not tokenizer and settings.matches_internals:
-        raise ValueError("hidden-state/attention matching needs the teacher's tokenization")
+    by_word = student_tokenizer is not tokenizer
+    if by_word and settings.attention_weight > 0:
+        raise ValueError("attention matching needs the teacher's tokenization")
 
     classify = settings.task == "text-classification"
     labels = torch.tensor([-1 if y is None else y for y in (train_labels or [None] * len(train_texts))])
@@ -182,23 +202,33 @@ def distill(
     want_hidden = settings.hidden_weight > 0 or settings.cls_weight > 0
     layers = list(settings.layers)
 
+    def tokenized(tok, texts):
+        return tok(texts, padding="longest", truncation=True, max_length=settings.max_length, return_tensors="pt")
+
     def step_loss(indices):
-        batch = encode(student_tokenizer, [train_texts[i] for i in indices], settings.max_length, student)
+        texts = [train_texts[i] for i in indices]
+        s_encoding = tokenized(student_tokenizer, texts)
+        t_encoding = tokenized(tokenizer, texts) if by_word else s_encoding
+        batch, t_batch = model_inputs(s_encoding, student), model_inputs(t_encoding, teacher)
         out = student(**batch, output_hidden_states=want_hidden, output_attentions=want_attentions)
         if cached is not None:
             target, t_out = cached[indices], None
             t_cls = cached_cls[indices] if cached_cls is not None else None
         else:
             with torch.no_grad():
-                t_out = teacher(**batch, output_hidden_states=want_hidden, output_attentions=want_attentions)
-            target = t_out.logits if classify else pool(t_out.last_hidden_state, batch["attention_mask"], pooling=settings.pooling, normalize=False)
+                t_out = teacher(**t_batch, output_hidden_states=want_hidden, output_attentions=want_attentions)
+            target = t_out.logits if classify else pool(t_out.last_hidden_state, t_batch["attention_mask"], pooling=settings.pooling, normalize=False)
             t_cls = cls_states(t_out.hidden_states, layers) if settings.cls_weight > 0 else None
         if classify:
             loss = classifier_loss(out.logits, target, labels[indices], temperature=settings.temperature, alpha=settings.alpha)
         else:
             vectors = pool(out.last_hidden_state, batch["attention_mask"], pooling=settings.pooling, normalize=False)
             loss = embedding_loss(vectors, target)
-        if settings.hidden_weight > 0:
+        if settings.hidden_weight > 0 and by_word:
+            loss = loss + settings.hidden_weight * word_state_loss(
+                out.hidden_states, t_out.hidden_states, layers, word_pooling(s_encoding), word_pooling(t_encoding), projection
+            )
+        elif settings.hidden_weight > 0:
             loss = loss + settings.hidden_weight * hidden_state_loss(
                 out.hidden_states, t_out.hidden_states, layers, batch["attention_mask"], projection
             )

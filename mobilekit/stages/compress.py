@@ -256,11 +256,11 @@ class DistillStage(Stage):
         words = dropped_words(tokenizer, choice) if d.trim_word_transfer and d.trim_epochs > 0 else []
         if d.trim_epochs > 0:
             # With trim_min_count > 1 rare words now arrive as smaller pieces: a short distillation
-            # on the trimmed tokenization teaches the student to read them (no hidden-state or
-            # attention matching, as token positions no longer line up; [CLS] matching still works).
+            # on the trimmed tokenization teaches the student to read them (token positions no
+            # longer line up: hidden states are matched word by word, attention maps not at all).
             adaptation = distill(
                 teacher, student, tokenizer, student_tokenizer=trimmed, label="distilling (trimmed vocabulary)",
-                settings=replace(settings, hidden_weight=0.0, attention_weight=0.0, epochs=d.trim_epochs),
+                settings=replace(settings, attention_weight=0.0, epochs=d.trim_epochs),
                 train_texts=train_texts + words,
                 train_labels=train_labels + [None] * len(words) if train_labels is not None else None,
                 validation_texts=[e.text for e in corpus.validation], validation_labels=validation_labels,

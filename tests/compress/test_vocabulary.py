@@ -103,3 +103,29 @@ def test_dropped_words_are_the_whole_words_trimming_removed(trimmed):
     spelled = load_tokenizer(trimmed["dir"])(words, add_special_tokens=False)["input_ids"]
     unk = load_tokenizer(trimmed["dir"]).unk_token_id
     assert all(len(ids) > 1 and unk not in ids for ids in spelled)
+
+
+def test_word_pooling_lines_up_the_words_of_both_tokenizations(trimmed):
+    import torch
+
+    from mobilekit.compress.batches import word_pooling
+    from mobilekit.compress.distill import word_state_loss
+
+    texts = ["the music was awful", "worst plot", "good"]
+    original, cut = trimmed["tokenizer"], load_tokenizer(trimmed["dir"])
+    before = original(texts, padding="longest", return_tensors="pt")
+    after = cut(texts, padding="longest", return_tensors="pt")
+    assert after["input_ids"].shape[1] > before["input_ids"].shape[1]  # dropped words now take more pieces
+    (p_before, words_before), (p_after, words_after) = word_pooling(before), word_pooling(after)
+    assert words_before.tolist() == words_after.tolist() == [4, 2, 1]
+    for pooling, words in ((p_before, words_before), (p_after, words_after)):
+        sums = pooling.sum(-1)
+        for b, n in enumerate(words.tolist()):
+            assert torch.allclose(sums[b, :n], torch.ones(n)) and sums[b, n:].eq(0).all()
+    # States that agree word by word give no loss, however differently the words were cut.
+    word_states = torch.randn(3, 4, 8, generator=torch.Generator().manual_seed(0))
+    spread = lambda pooling: (pooling.transpose(1, 2) > 0).float() @ word_states  # every piece carries its word's state
+    student = [spread(p_after), spread(p_after)]
+    teacher = [spread(p_before), spread(p_before)]
+    assert float(word_state_loss(student, teacher, [0], (p_after, words_after), (p_before, words_before))) < 1e-10
+    assert float(word_state_loss([s * 2 for s in student], teacher, [0], (p_after, words_after), (p_before, words_before))) > 0
