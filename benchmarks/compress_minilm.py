@@ -52,6 +52,17 @@ def prepare_data(source: Path, target: Path) -> int:
     return len(rows)
 
 
+# The recipes docs/compress.md reports (unset options take these).
+RECIPES = {
+    # 3 of 6 layers, half the feed-forward neurons, vocabulary cut at min count 2: 3.3x smaller.
+    "text-classification": {"intermediate_size": 768, "min_count": 2, "distill_epochs": 3, "trim_epochs": 3,
+                            "augment": 0, "cls_weight": 1.0, "hidden_weight": 0.0},
+    # Half the layers, nothing else cut (the goal is about depth).
+    "sentence-embedding": {"intermediate_size": 0, "min_count": 0, "distill_epochs": 6, "trim_epochs": 0,
+                           "augment": 2, "cls_weight": 0.0, "hidden_weight": 1.0},
+}
+
+
 def write_config(work: Path, args) -> Path:
     sys.path.insert(0, str(REPO))
     from tests.conftest import write_toml
@@ -135,24 +146,25 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=CACHE / "models" / "all-MiniLM-L6-v2")
     parser.add_argument("--data", type=Path, default=CACHE / "data" / "pang-lee-polarity.csv")
     parser.add_argument("--layers", default="", help="teacher layers the student keeps (default: every other one)")
-    parser.add_argument("--intermediate-size", type=int, default=0, help="student feed-forward width (0: the teacher's)")
-    parser.add_argument("--min-count", type=int, default=5, help="vocabulary trimming min count (0: no trimming)")
-    parser.add_argument("--trim-epochs", type=int, default=3, help="distillation epochs after trimming")
-    parser.add_argument("--distill-epochs", type=int, default=2)
+    parser.add_argument("--intermediate-size", type=int, help="student feed-forward width (0: the teacher's)")
+    parser.add_argument("--min-count", type=int, help="vocabulary trimming min count (0: no trimming)")
+    parser.add_argument("--trim-epochs", type=int, help="distillation epochs after trimming")
+    parser.add_argument("--distill-epochs", type=int)
     parser.add_argument("--distill-lr", type=float, default=1e-4)
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--alpha", type=float, default=0.5)
-    parser.add_argument("--hidden-weight", type=float, default=0.0)
-    parser.add_argument("--cls-weight", type=float, default=1.0, help="[CLS] state matching (Patient KD)")
-    parser.add_argument("--augment", type=int, default=2, help="perturbed copies of each training text")
+    parser.add_argument("--hidden-weight", type=float, help="hidden-state matching (TinyBERT; word by word after trimming)")
+    parser.add_argument("--cls-weight", type=float, help="[CLS] state matching (Patient KD)")
+    parser.add_argument("--augment", type=int, help="perturbed copies of each training text")
     parser.add_argument("--int8", action="store_true", help="also export, convert to TFLite float32 + dynamic-int8 and verify")
     args = parser.parse_args()
     for path in (args.model, args.data):
         if not path.exists():
             raise SystemExit(f"missing {path}: run `bash setup/install.sh example-weights` first")
     classify = args.task == "text-classification"
-    if not classify:
-        args.min_count = 0  # the embedding goal is about layers: the student keeps the whole vocabulary
+    for key, value in (RECIPES[args.task]).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
