@@ -198,7 +198,8 @@ def compression_section(evaluation: dict | None) -> dict | None:
         "best_epoch": evaluation.get("best_epoch"),
         "test_source": evaluation.get("test_source"),
         "vocabulary": None if vocabulary is None else {
-            key: vocabulary.get(key) for key in ("before", "after", "from_corpus", "single_characters", "special", "min_count")},
+            key: vocabulary.get(key)
+            for key in ("before", "after", "from_corpus", "single_characters", "special", "min_count", "dropped_words_distilled")},
         "epochs_after_trimming": len(trimmed.get("epochs_after_trimming") or []),
         "tokenization": None if tokenization is None else {
             key: tokenization.get(key) for key in ("texts", "texts_tokenized_differently", "fraction_tokenized_differently",
