@@ -127,7 +127,10 @@ def test_interrupt_exits_130_and_keeps_the_build_consistent(project, tmp_path):
 
     path = project()
     code = (
-        "import sys, time\n"
+        "import signal, sys, time\n"
+        # Ctrl-C in a foreground terminal, even when this test runs as a background job (which
+        # starts with SIGINT ignored, and the child would inherit that).
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "sys.argv = ['mobilekit']\n"
         "from mobilekit import cli\n"
         "from tests.foundation import fake_stages\n"
