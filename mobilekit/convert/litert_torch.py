@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobilekit.convert.tflite import GUARD_TOLERANCE, VARIANTS, TfliteConversion, variant_file_name
-from mobilekit.errors import ConversionError, ModelInputError, ToolMissingError
+from mobilekit.convert.tflite import GUARD_TOLERANCE, TfliteConversion, check_calibration, check_variants, variant_file_name
+from mobilekit.errors import ConversionError, ToolMissingError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -100,21 +100,9 @@ def convert_tflite_litert_torch_detailed(
     from mobilekit.convert.onnx_export import check_model_for_task
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        raise ModelInputError(f"unknown TFLite variant(s) {unknown or variants}",
-                              hint=f"choose among: {', '.join(VARIANTS)}")
+    check_variants(variants)
     info = check_model_for_task(model_dir, task=task, pooling=pooling, sequence_length=sequence_length)
-    if "full-int8" in variants:
-        if not calibration:
-            raise ModelInputError("the full-int8 variant needs calibration data",
-                                  hint="pass calibration={input name: int32 [N, seq]} from tokenize()")
-        for name in info.input_names:
-            arr = calibration.get(name)
-            if arr is None or np.ndim(arr) != 2 or np.shape(arr)[1] != sequence_length or len(arr) == 0:
-                raise ModelInputError(
-                    f"calibration data for {name} must be an int array [N, {sequence_length}] "
-                    f"(got {None if arr is None else np.shape(arr)})")
+    check_calibration(variants, calibration, info.input_names, sequence_length)
     python = litert_torch_python()
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -132,6 +132,31 @@ def _static_input_shapes(onnx_path: Path) -> dict[str, list]:
     return shapes
 
 
+def check_variants(variants: list[str]) -> None:
+    """Both TFLite routes accept the same variant names."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ModelInputError(f"unknown TFLite variant(s) {unknown or variants}",
+                              hint=f"choose among: {', '.join(VARIANTS)}")
+
+
+def check_calibration(variants: list[str], calibration, input_names: list[str], sequence_length: int) -> None:
+    """full-int8 needs an int array [N, sequence_length] per model input (both routes)."""
+    import numpy as np
+
+    if "full-int8" not in variants:
+        return
+    if not calibration:
+        raise ModelInputError("the full-int8 variant needs calibration data",
+                              hint="pass calibration={input name: int32 [N, seq]} from tokenize()")
+    for name in input_names:
+        arr = calibration.get(name)
+        if arr is None or np.ndim(arr) != 2 or np.shape(arr)[1] != sequence_length or len(arr) == 0:
+            raise ModelInputError(
+                f"calibration data for {name} must be an int array [N, {sequence_length}] "
+                f"(got {None if arr is None else np.shape(arr)})")
+
+
 def _probe_inputs(shapes: dict[str, list], calibration: dict[str, "np.ndarray"] | None) -> dict[str, "np.ndarray"]:
     """A few rows to compare float32 TFLite with onnxruntime: calibration rows, or synthetic ones."""
     import numpy as np
@@ -174,10 +199,7 @@ def convert_tflite_detailed(
     import numpy as np
 
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        raise ModelInputError(f"unknown TFLite variant(s) {unknown or variants}",
-                              hint=f"choose among: {', '.join(VARIANTS)}")
+    check_variants(variants)
     if not onnx_path.is_file():
         raise ModelInputError(f"ONNX model {onnx_path} does not exist")
     shapes = _static_input_shapes(onnx_path)
@@ -188,17 +210,7 @@ def convert_tflite_detailed(
             raise ConversionError(
                 f"{onnx_path.name} input {name} has shape {dims}; TFLite conversion needs a fixed "
                 "sequence length", hint="export the ONNX model with dynamic_length=False")
-    if "full-int8" in variants:
-        if not calibration:
-            raise ModelInputError("the full-int8 variant needs calibration data",
-                                  hint="pass calibration={input name: int32 [N, seq]} from tokenize()")
-        seq = shapes["input_ids"][1]
-        for name in shapes:
-            arr = calibration.get(name)
-            if arr is None or arr.ndim != 2 or arr.shape[1] != seq or len(arr) == 0:
-                raise ModelInputError(
-                    f"calibration data for {name} must be an int array [N, {seq}] "
-                    f"(got {None if arr is None else arr.shape})")
+    check_calibration(variants, calibration, list(shapes), shapes["input_ids"][1])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     work = out_dir / "_onnx2tf_work"
