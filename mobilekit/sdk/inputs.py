@@ -24,6 +24,20 @@ class TokenizerSettings:
     pad_token: str
     max_input_chars_per_word: int
 
+    @classmethod
+    def from_declared(cls, settings: dict[str, Any]) -> "TokenizerSettings":
+        """From what ``mobilekit.modelinfo.tokenizer_settings`` reads out of a model folder."""
+        return cls(
+            do_lower_case=bool(settings["do_lower_case"]),
+            strip_accents=settings["strip_accents"],
+            tokenize_chinese_chars=bool(settings["tokenize_chinese_chars"]),
+            unk_token=settings["unk_token"],
+            cls_token=settings["cls_token"],
+            sep_token=settings["sep_token"],
+            pad_token=settings["pad_token"],
+            max_input_chars_per_word=int(settings["max_input_chars_per_word"]),
+        )
+
 
 @dataclass(frozen=True)
 class TokenizationGolden:

@@ -45,8 +45,7 @@ HOSTILE_PROJECT_NAME = 'Movie "sentiment" */ /* $x ${y} \\ <b>&amp; naïve 😀\
 def model_settings(model_dir: Path) -> TokenizerSettings:
     from mobilekit.modelinfo import tokenizer_settings
 
-    declared = tokenizer_settings(model_dir)
-    return TokenizerSettings(**{name: declared[name] for name in TokenizerSettings.__dataclass_fields__})
+    return TokenizerSettings.from_declared(tokenizer_settings(model_dir))
 
 
 def sdk_inputs(model_dir: Path, tflite: Path, *, task: str = "text-classification", labels=None,
