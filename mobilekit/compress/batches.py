@@ -40,8 +40,13 @@ def batch_indices(n: int, batch_size: int, *, shuffle_seed: int | None = None, l
 
 def encode(tokenizer, texts: Sequence[str], max_length: int, model=None) -> dict:
     """Token ids for ``texts``, padded to the longest one, keeping only inputs ``model`` accepts."""
-    encoded = dict(tokenizer(list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt"))
+    encoded = dict(tokenize_batch(tokenizer, texts, max_length))
     return model_inputs(encoded, model) if model is not None else encoded
+
+
+def tokenize_batch(tokenizer, texts: Sequence[str], max_length: int):
+    """The tokenizer's full output (it knows which word each token came from), padded to the longest text."""
+    return tokenizer(list(texts), padding="longest", truncation=True, max_length=max_length, return_tensors="pt")
 
 
 def model_inputs(encoded, model) -> dict:

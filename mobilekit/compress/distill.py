@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobilekit.compress.batches import model_inputs, pool, word_pooling
+from mobilekit.compress.batches import model_inputs, pool, tokenize_batch, word_pooling
 from mobilekit.compress.evaluate import classification_metrics, embed, embedding_metrics, predict_logits
 from mobilekit.compress.training import TrainResult, train
 from mobilekit.progress import Progress
@@ -202,13 +202,10 @@ def distill(
     want_hidden = settings.hidden_weight > 0 or settings.cls_weight > 0
     layers = list(settings.layers)
 
-    def tokenized(tok, texts):
-        return tok(texts, padding="longest", truncation=True, max_length=settings.max_length, return_tensors="pt")
-
     def step_loss(indices):
         texts = [train_texts[i] for i in indices]
-        s_encoding = tokenized(student_tokenizer, texts)
-        t_encoding = tokenized(tokenizer, texts) if by_word else s_encoding
+        s_encoding = tokenize_batch(student_tokenizer, texts, settings.max_length)
+        t_encoding = tokenize_batch(tokenizer, texts, settings.max_length) if by_word else s_encoding
         batch, t_batch = model_inputs(s_encoding, student), model_inputs(t_encoding, teacher)
         out = student(**batch, output_hidden_states=want_hidden, output_attentions=want_attentions)
         if cached is not None:
