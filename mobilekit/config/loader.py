@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mobilekit.config import names
-from mobilekit.config.schema import SECTIONS, TFLITE_VARIANTS, Config
+from mobilekit.config.schema import (
+    ENCODER_COREML_VARIANTS,
+    ENCODER_TFLITE_VARIANTS,
+    INT4_BLOCK_SIZES,
+    LLM_TFLITE_DEFAULT,
+    LLM_TFLITE_VARIANTS,
+    SECTIONS,
+    Config,
+)
 from mobilekit.errors import ConfigError
 
 CONFIG_FILE_NAME = "mobilekit.toml"
@@ -156,6 +164,10 @@ def _check_value(key: str, value: Any, meta: dict, root: Path, where: str) -> An
         resolved = (root / Path(value).expanduser()).resolve()
         if kind == "file" and not resolved.is_file():
             fail(f"no file at {resolved}", hint="check the path (relative paths start at the folder of mobilekit.toml)")
+        if kind == "dir" and resolved.is_file() and resolved.suffix.lower() == ".gguf":
+            from mobilekit.llm.model_folder import gguf_error
+
+            raise gguf_error(resolved, key=f"{where}: {key}")
         if kind == "dir" and not resolved.is_dir():
             fail(f"no folder at {resolved}", hint="check the path (relative paths start at the folder of mobilekit.toml)")
         return resolved
@@ -178,7 +190,7 @@ def _check_value(key: str, value: Any, meta: dict, root: Path, where: str) -> An
 def _derive_names(config: Config, where: str) -> Config:
     """Fills in SDK names the user left out, and checks the derived names as strictly as given ones."""
     base = names.pascal_case(config.project.name)
-    suffix = "Classifier" if config.model.task == "text-classification" else "Embedder"
+    suffix = {"text-classification": "Classifier", "text-generation": "Generator"}.get(config.model.task, "Embedder")
     android, ios = config.android, config.ios
     derived = {}
     if android.package is None:
@@ -216,7 +228,12 @@ def _derive_names(config: Config, where: str) -> Config:
     convert = config.convert
     if convert.tflite is None:
         has_calibration_text = config.data.path is not None or config.verify.texts_path is not None
-        variants = TFLITE_VARIANTS if has_calibration_text else tuple(v for v in TFLITE_VARIANTS if v != "full-int8")
+        if config.model.task == "text-generation":
+            variants = LLM_TFLITE_DEFAULT
+        elif has_calibration_text:
+            variants = ENCODER_TFLITE_VARIANTS
+        else:
+            variants = tuple(v for v in ENCODER_TFLITE_VARIANTS if v != "full-int8")
         convert = replace(convert, tflite=variants)
         config = replace(config, convert=convert)
     if ios.module == ios.class_name:
@@ -239,13 +256,13 @@ def _check_consistency(config: Config, where: str) -> None:
                 raise ConfigError(f"{where}: model.labels contains an empty label", hint="every class needs a visible name")
     if config.finetune.enabled and data.path is None:
         raise ConfigError(f"{where}: finetune.enabled = true needs labelled data", hint="set data.path to a .csv, .tsv or .jsonl file with text and label columns")
-    if config.finetune.enabled and model.task != "text-classification":
-        raise ConfigError(f"{where}: fine-tuning is only supported for text-classification, not {model.task!r}", hint="set finetune.enabled = false")
+    if config.finetune.enabled and model.task == "sentence-embedding":
+        raise ConfigError(f"{where}: fine-tuning is only supported for text-classification and text-generation, not {model.task!r}", hint="set finetune.enabled = false")
     if config.distill.enabled and data.path is None and data.unlabelled_path is None:
         raise ConfigError(f"{where}: distill.enabled = true needs text to distill on", hint="set data.path or data.unlabelled_path")
     if config.distill.layers is not None and any(layer < 0 for layer in config.distill.layers):
         raise ConfigError(f"{where}: distill.layers = {list(config.distill.layers)} has a negative layer index", hint="layers are 0-based teacher layer indices")
-    if config.distill.hidden_size is not None and model.task != "text-classification":
+    if config.distill.hidden_size is not None and model.task == "sentence-embedding":
         raise ConfigError(
             f"{where}: distill.hidden_size = {config.distill.hidden_size} is only supported for text-classification",
             hint="a narrower sentence encoder's embeddings cannot be compared with the teacher's; remove distill.hidden_size",
@@ -255,11 +272,50 @@ def _check_consistency(config: Config, where: str) -> None:
             f"{where}: convert.tflite asks for full-int8, which needs calibration text, but neither data.path nor verify.texts_path is set",
             hint="point data.path (or verify.texts_path) at real task text, or remove \"full-int8\" from convert.tflite",
         )
+    _check_variants_for_task(config, where)
+    if model.task == "text-generation":
+        _check_generation(config, where)
     if data.validation_fraction + data.test_fraction >= 0.9:
         raise ConfigError(
             f"{where}: data.validation_fraction + data.test_fraction = {data.validation_fraction + data.test_fraction:g} leaves too little to train on",
             hint="keep their sum below 0.9",
         )
+
+
+def _check_variants_for_task(config: Config, where: str) -> None:
+    """Each kind of model has its own quantization recipes; a variant of the other kind is an error."""
+    llm = config.model.task == "text-generation"
+    allowed_tflite = LLM_TFLITE_VARIANTS if llm else ENCODER_TFLITE_VARIANTS
+    for variant in config.convert.tflite:
+        if variant not in allowed_tflite:
+            why = ("full-int8 calibrates activations once, which a KV cache's growing range does not survive; "
+                   "use dynamic-int8 or int4" if llm else "int4 is block-wise weight quantization for text-generation models")
+            raise ConfigError(f"{where}: convert.tflite = {list(config.convert.tflite)} has {variant!r}, not available for {config.model.task}",
+                              hint=f"{why}; valid here: {', '.join(allowed_tflite)}")
+    if not llm:
+        for variant in config.convert.coreml:
+            if variant not in ENCODER_COREML_VARIANTS:
+                raise ConfigError(f"{where}: convert.coreml has {variant!r}, which is for text-generation models",
+                                  hint=f"valid for {config.model.task}: {', '.join(ENCODER_COREML_VARIANTS)}")
+
+
+def _check_generation(config: Config, where: str) -> None:
+    gen = config.generation
+    if not gen.prefill_lengths:
+        raise ConfigError(f"{where}: generation.prefill_lengths is empty", hint="give at least one prompt chunk size, e.g. [64]")
+    for length in gen.prefill_lengths:
+        if not 1 <= length <= gen.context_length:
+            raise ConfigError(f"{where}: generation.prefill_lengths has {length}, outside 1..context_length ({gen.context_length})",
+                              hint="a prefill chunk must fit the KV cache; lower it or raise generation.context_length")
+    if gen.int4_block_size not in INT4_BLOCK_SIZES:
+        raise ConfigError(f"{where}: generation.int4_block_size = {gen.int4_block_size} is not supported",
+                          hint=f"LiteRT's block-wise int4 kernels take {', '.join(map(str, INT4_BLOCK_SIZES))}")
+    if config.distill.hidden_size is not None:
+        raise ConfigError(f"{where}: distill.hidden_size is not supported for text-generation",
+                          hint="a causal LM student keeps the teacher's width; shrink it with distill.layers and distill.intermediate_size")
+    if config.bench.prompt_tokens >= gen.context_length:
+        raise ConfigError(f"{where}: bench.prompt_tokens = {config.bench.prompt_tokens} does not fit generation.context_length = {gen.context_length}",
+                          hint="the benchmark prompt and its reply must fit the KV cache")
 
 
 # -- message helpers ---------------------------------------------------------------------------

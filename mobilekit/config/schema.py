@@ -10,10 +10,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-TASKS = ("text-classification", "sentence-embedding")
-TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8")
+TASKS = ("text-classification", "sentence-embedding", "text-generation")
+ENCODER_TASKS = ("text-classification", "sentence-embedding")
+TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8", "int4")
+# Which variants each kind of model can have (checked by the loader, with the reason in its hint).
+ENCODER_TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8")
+LLM_TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "int4")
+LLM_TFLITE_DEFAULT = ("float32", "dynamic-int8", "int4")
+INT4_BLOCK_SIZES = (32, 64, 128, 256)
 TFLITE_ROUTES = ("onnx2tf", "litert-torch")
-COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
+COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4", "int4")
+ENCODER_COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
 DATA_FORMATS = ("auto", "csv", "tsv", "jsonl")
 ARM_CPUS = ("cortex-a76", "cortex-a53")
 
@@ -52,7 +59,7 @@ class ProjectConfig:
 class ModelConfig:
     path: Path = option(REQUIRED, "Hugging Face model folder (config.json, weights, tokenizer files).", kind="dir", example="model")
     task: str = option(REQUIRED, "What the model does.", kind="choice", choices=TASKS, example="text-classification")
-    sequence_length: int = option(128, "Fixed number of tokens per input on device (padding/truncation).", kind="int", min=2, max=4096)
+    sequence_length: int = option(128, "Fixed number of tokens per input on device (padding/truncation); text-generation: the length of training and perplexity windows.", kind="int", min=2, max=4096)
     labels: tuple[str, ...] | None = option(None, "Class names in output order (classification); default: the model's id2label.", kind="list[str]")
     pooling: str = option("mean", "Sentence embedding pooling over tokens (sentence-embedding).", kind="choice", choices=("mean", "cls"))
     normalize: bool = option(True, "L2-normalize sentence embeddings (sentence-embedding).", kind="bool")
@@ -78,6 +85,17 @@ class FinetuneConfig:
     learning_rate: float = option(5e-5, "AdamW learning rate (linear warm-up over the first 10% of steps, then linear decay).", kind="float", min=1e-7, max=1.0)
     patience: int = option(1, "Epochs without validation improvement before stopping.", kind="int", min=0, max=100)
     max_train_samples: int | None = option(None, "Train on at most this many rows of the training split (default all).", kind="int", min=1)
+    lora_rank: int = option(8, "text-generation: rank of the LoRA adapters (merged into the weights afterwards).", kind="int", min=1, max=1024)
+    lora_alpha: float = option(16.0, "text-generation: LoRA scaling numerator (the update is scaled by alpha / rank).", kind="float", min=0.001, max=10000.0)
+    lora_dropout: float = option(0.05, "text-generation: dropout on the LoRA branch while training.", kind="float", min=0.0, max=0.9)
+    lora_target_modules: tuple[str, ...] | None = option(None, "text-generation: module names that get adapters (e.g. q_proj, v_proj); default every linear layer but the output head.", kind="list[str]")
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    context_length: int = option(256, "text-generation: KV cache length, the prompt + reply tokens one conversation holds on device.", kind="int", min=8, max=8192)
+    prefill_lengths: tuple[int, ...] = option([64], "text-generation: prompt chunk sizes, one prefill signature each (longer prompts are fed in chunks).", kind="list[int]")
+    int4_block_size: int = option(32, "text-generation: weights per int4 scale (block-wise int4; small LLMs collapse with per-channel int4).", kind="int", min=32, max=256)
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,10 @@ class VerifyConfig:
     texts_path: Path | None = option(None, "Plain text file, one sample per line, used when [data] has none.", kind="file")
     accuracy_budget: float = option(1.0, "Most accuracy points a variant may lose against the float model and still ship.", kind="float", min=0.0, max=100.0)
     strict: bool = option(False, "Fail the build (exit 7) when any variant is rejected.", kind="bool")
+    perplexity_budget: float = option(10.0, "text-generation: most relative perplexity increase (percent) a variant may show against the original and still ship.", kind="float", min=0.0, max=1000.0)
+    min_greedy_agreement: float = option(0.5, "text-generation: least share of greedy tokens (matched before the first divergence, over all prompts) a variant must reproduce.", kind="float", min=0.0, max=1.0)
+    greedy_prompts: int = option(20, "text-generation: prompts whose greedy continuation is compared token by token with PyTorch.", kind="int", min=1, max=10000)
+    greedy_tokens: int = option(32, "text-generation: tokens generated per greedy prompt.", kind="int", min=1, max=4096)
 
 
 @dataclass(frozen=True)
@@ -138,6 +160,8 @@ class BenchConfig:
     emulator_runs: int = option(3, "Inferences counted per variant under qemu, after one warm-up (each guest runs twice).", kind="int", min=1, max=1000)
     device: bool = option(True, "Benchmark on an Android device when `adb devices` lists one.", kind="bool")
     benchmark_model: Path | None = option(None, "TensorFlow Lite's benchmark_model binary built for the device (device tier).", kind="file")
+    prompt_tokens: int = option(64, "text-generation: prompt length for time to first token.", kind="int", min=1, max=8192)
+    decode_tokens: int = option(32, "text-generation: tokens decoded per timed generation.", kind="int", min=1, max=8192)
 
 
 @dataclass(frozen=True)
@@ -169,6 +193,7 @@ class Config:
     model: ModelConfig
     data: DataConfig
     finetune: FinetuneConfig
+    generation: GenerationConfig
     distill: DistillConfig
     export: ExportConfig
     convert: ConvertConfig
@@ -189,6 +214,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "data": DataConfig,
     "finetune": FinetuneConfig,
+    "generation": GenerationConfig,
     "distill": DistillConfig,
     "export": ExportConfig,
     "convert": ConvertConfig,

@@ -15,9 +15,10 @@ _SECTION_HELP = {
     "project": "Names and where the build goes.",
     "model": "The Hugging Face model to ship.",
     "data": "Task text: fine-tuning, distillation, int8 calibration and accuracy checks use it.",
-    "finetune": "Optional: fine-tune the model on [data] first.",
+    "finetune": "Optional: fine-tune the model on [data] first (full fine-tuning for encoders, LoRA for text-generation).",
+    "generation": "text-generation only: the on-device KV cache and the prefill signatures.",
     "distill": "Optional: distill a smaller student.",
-    "export": "torch -> ONNX.",
+    "export": "torch -> ONNX (encoders); text-generation: the KV-cache decoder, checked against the full forward.",
     "convert": "ONNX -> TensorFlow Lite and Core ML variants.",
     "verify": "Every variant is checked against the original before it ships.",
     "bench": "Benchmarks: host CPU, ARM64 emulator.",
@@ -40,6 +41,8 @@ def inspect_model_folder(model_dir: Path) -> dict:
         raise ModelInputError(f"{config_file} is not valid JSON: {e}") from e
     architectures = config.get("architectures") or []
     classifier = any("SequenceClassification" in a for a in architectures)
+    if any(a.endswith("ForCausalLM") or a.endswith("LMHeadModel") for a in architectures):
+        return {"task": "text-generation", "labels": None}
     labels = None
     if classifier and isinstance(config.get("id2label"), dict):
         id2label = config["id2label"]

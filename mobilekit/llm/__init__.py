@@ -1,0 +1,1 @@
+"""Causal language models (``model.task = "text-generation"``): what each stage does for them."""
