@@ -5,7 +5,7 @@
 #   bash setup/install.sh                 # every component
 #   bash setup/install.sh python kotlin   # just these
 #
-# Components: python kotlin android swift arm64 chromium example-weights
+# Components: python litert-torch kotlin android swift arm64 chromium example-weights smollm2
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +13,7 @@ export REPO_ROOT
 export MOBILEKIT_HOME="${MOBILEKIT_HOME:-$HOME/.cache/mobilekit}"
 mkdir -p "$MOBILEKIT_HOME"
 
-ALL_COMPONENTS=(python litert-torch kotlin android swift arm64 chromium example-weights)
+ALL_COMPONENTS=(python litert-torch kotlin android swift arm64 chromium example-weights smollm2)
 if [ "$#" -eq 0 ]; then
   set -- "${ALL_COMPONENTS[@]}"
 fi

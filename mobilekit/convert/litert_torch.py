@@ -159,7 +159,10 @@ def _remove(paths) -> None:
         Path(p).unlink(missing_ok=True)
 
 
-def _run_driver(python: Path, request_path: Path, log_path: Path, timeout_s: int) -> None:
+def _run_driver(python: Path, request_path: Path, log_path: Path, timeout_s: int,
+                module: str = "mobilekit.convert._litert_torch_driver") -> None:
+    """Runs ``module`` in the litert-torch environment on ``request_path``; its output goes to
+    ``log_path``, a failure becomes a ConversionError with the log's tail."""
     import mobilekit
     from mobilekit.toolchains.process import ProcessFailed, run
 
@@ -167,7 +170,7 @@ def _run_driver(python: Path, request_path: Path, log_path: Path, timeout_s: int
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
     env["PYTHONNOUSERSITE"] = "1"
-    argv = [str(python), "-m", "mobilekit.convert._litert_torch_driver", str(request_path.resolve())]
+    argv = [str(python), "-m", module, str(request_path.resolve())]
     # A folder holding only a link to the mobilekit package: where mobilekit is installed into the
     # main environment's site-packages, putting that folder on PYTHONPATH would bring numpy 1.26
     # and ai-edge-litert 2.1 into the child.

@@ -38,6 +38,8 @@ def text_refs(config: Config) -> dict[str, ArtifactRef]:
         refs["data"] = ArtifactRef(SOURCE, "data")
     if config.verify.texts_path is not None:
         refs["verify_texts"] = ArtifactRef(SOURCE, "verify_texts")
+    if config.model.task == "text-generation" and config.data.unlabelled_path is not None:
+        refs["unlabelled"] = ArtifactRef(SOURCE, "unlabelled")  # its held-out tail checks causal LMs
     return refs
 
 

@@ -33,6 +33,8 @@ class BenchStage(Stage):
             return "bench.host and bench.emulator are both false"
         if not config.convert.tflite:
             return "convert.tflite is empty: nothing to benchmark"
+        if config.model.task == "text-generation":
+            return "text-generation benchmarks are not in this version"
         return None
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:

@@ -28,6 +28,10 @@ class ConvertStage(Stage):
         return None
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
+        from mobilekit.stages.llm import decoder_ref, is_llm
+
+        if is_llm(config):
+            return {"decoder": decoder_ref(), "model": model_ref(config)}
         refs = {"onnx": ArtifactRef("export", "onnx"), "model": model_ref(config)}
         if "full-int8" in config.convert.tflite:
             refs.update(text_refs(config))
@@ -36,6 +40,8 @@ class ConvertStage(Stage):
     def parameters(self, config: Config) -> dict[str, Any]:
         convert = config.convert
         params = {"tflite": list(convert.tflite), "tflite_route": convert.tflite_route, "coreml": list(convert.coreml)}
+        if config.model.task == "text-generation":
+            params["int4_block_size"] = config.generation.int4_block_size
         if "full-int8" in convert.tflite:
             data = config.data
             params["calibration"] = {
@@ -46,6 +52,10 @@ class ConvertStage(Stage):
         return params
 
     def run(self, ctx: StageContext) -> StageOutput:
+        from mobilekit.stages.llm import is_llm, run_convert
+
+        if is_llm(ctx.config):
+            return run_convert(ctx, tflite_artifact, coreml_artifact)
         config = ctx.config
         artifacts, metadata, metrics = {}, {}, {}
         onnx_metadata = ctx.input_metadata["onnx"]

@@ -14,12 +14,16 @@ CHECK_TEXTS = 8  # texts the export is checked on here; `verify` does the full j
 @register_stage
 class ExportStage(Stage):
     NAME = "export"
-    SUMMARY = "export the model to ONNX and check it in onnxruntime"
+    SUMMARY = "export the model to ONNX (a causal LM: to its KV-cache decoder) and check it"
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         return {"model": model_ref(config)}
 
     def parameters(self, config: Config) -> dict[str, Any]:
+        from mobilekit.stages.llm import generation_parameters, is_llm
+
+        if is_llm(config):
+            return generation_parameters(config)
         model = config.model
         return {
             "task": model.task,
@@ -37,6 +41,10 @@ class ExportStage(Stage):
         from mobilekit.runners.onnx_runner import run_onnx
         from mobilekit.samples import builtin_texts
 
+        from mobilekit.stages.llm import is_llm, run_export
+
+        if is_llm(ctx.config):
+            return run_export(ctx)
         config = ctx.config
         model_dir = ctx.inputs["model"]
         description = describe_model(config, model_dir)

@@ -26,7 +26,10 @@ class VerifyStage(Stage):
     SUMMARY = "check every variant against the original: parity and task accuracy"
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
-        refs = {"model": model_ref(config), "onnx": ArtifactRef("export", "onnx"), **text_refs(config)}
+        from mobilekit.stages.llm import decoder_ref, is_llm
+
+        first = {"decoder": decoder_ref()} if is_llm(config) else {"onnx": ArtifactRef("export", "onnx")}
+        refs = {"model": model_ref(config), **first, **text_refs(config)}
         for variant in config.convert.tflite:
             refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
         for variant in config.convert.coreml:
@@ -34,6 +37,10 @@ class VerifyStage(Stage):
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
+        from mobilekit.stages.llm import is_llm, verify_parameters
+
+        if is_llm(config):
+            return verify_parameters(config)
         data = config.data
         return {
             "samples": config.verify.samples,
@@ -48,8 +55,11 @@ class VerifyStage(Stage):
         from mobilekit.modelinfo import label_names
         from mobilekit.samples import load_samples
         from mobilekit.mil.ops import UnsupportedMilOp
+        from mobilekit.stages.llm import is_llm, run_verify
         from mobilekit.verify.parity import compare
 
+        if is_llm(ctx.config):
+            return run_verify(ctx, tflite_artifact, coreml_artifact)
         config = ctx.config
         model_dir = ctx.inputs["model"]
         task = config.model.task
