@@ -267,12 +267,12 @@ def _check_consistency(config: Config, where: str) -> None:
             f"{where}: distill.hidden_size = {config.distill.hidden_size} is only supported for text-classification",
             hint="a narrower sentence encoder's embeddings cannot be compared with the teacher's; remove distill.hidden_size",
         )
+    _check_variants_for_task(config, where)
     if "full-int8" in config.convert.tflite and data.path is None and config.verify.texts_path is None:
         raise ConfigError(
             f"{where}: convert.tflite asks for full-int8, which needs calibration text, but neither data.path nor verify.texts_path is set",
             hint="point data.path (or verify.texts_path) at real task text, or remove \"full-int8\" from convert.tflite",
         )
-    _check_variants_for_task(config, where)
     if model.task == "text-generation":
         _check_generation(config, where)
     if data.validation_fraction + data.test_fraction >= 0.9:
@@ -313,9 +313,12 @@ def _check_generation(config: Config, where: str) -> None:
     if config.distill.hidden_size is not None:
         raise ConfigError(f"{where}: distill.hidden_size is not supported for text-generation",
                           hint="a causal LM student keeps the teacher's width; shrink it with distill.layers and distill.intermediate_size")
-    if config.bench.prompt_tokens >= gen.context_length:
-        raise ConfigError(f"{where}: bench.prompt_tokens = {config.bench.prompt_tokens} does not fit generation.context_length = {gen.context_length}",
-                          hint="the benchmark prompt and its reply must fit the KV cache")
+    bench = config.bench
+    if (bench.host or bench.emulator) and bench.prompt_tokens + bench.decode_tokens > gen.context_length:
+        raise ConfigError(
+            f"{where}: bench.prompt_tokens + bench.decode_tokens = {bench.prompt_tokens + bench.decode_tokens} "
+            f"does not fit generation.context_length = {gen.context_length}",
+            hint="the benchmark prompt and its reply must fit the KV cache: lower them or raise generation.context_length")
 
 
 # -- message helpers ---------------------------------------------------------------------------

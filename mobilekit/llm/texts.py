@@ -49,17 +49,18 @@ def eval_texts(config: Config, inputs: dict[str, Path], tokenizer, *, window: in
 
 
 def _chat_texts(config: Config, path: Path, tokenizer, *, window: int, limit: int, prompts: int) -> EvalTexts:
-    from mobilekit.llm.chat_data import load_conversations, split
+    from mobilekit.llm.chat_data import read_chat_jsonl, render, split
 
-    conversations = load_conversations(path, tokenizer)
+    conversations = [list(c.messages) for c in read_chat_jsonl(path)]
     data = config.data
-    parts = split(conversations, validation_fraction=data.validation_fraction, test_fraction=data.test_fraction, seed=data.seed)
-    chosen = parts[2] or conversations
-    texts, prompt_ids = [], []
-    for messages in chosen[:limit]:
-        texts.append(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"][:window])
+    chosen = split(conversations, data.validation_fraction, data.test_fraction, data.seed)[2] or conversations
+
+    def encode(text: str) -> list[int]:  # the template already holds the special tokens
+        return tokenizer(text, add_special_tokens=False).input_ids
+
+    texts = [encode(render(tokenizer, messages, generation_prompt=False))[:window] for messages in chosen[:limit]]
+    prompt_ids = []
     for messages in chosen[:prompts]:
         last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        ids = tokenizer.apply_chat_template(messages[:last], tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"]
-        prompt_ids.append(ids[-window:])
+        prompt_ids.append(encode(render(tokenizer, messages[:last], generation_prompt=True))[-window:])
     return EvalTexts(texts=texts, prompts=prompt_ids, source=f"test split of {path.name}")

@@ -23,5 +23,5 @@ def greedy(model, prompt: list[int], new_tokens: int, stop_ids=()) -> list[int]:
             generated.append(token)
             if token in stop_ids or len(generated) == new_tokens:
                 break
-            out = model(torch.tensor([[token]], dtype=torch.long), past_key_values=out.past_key_values, use_cache=True)
+            out = model(torch.tensor([[token]], dtype=torch.long), cache=out.past_key_values, use_cache=True)
     return generated

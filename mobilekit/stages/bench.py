@@ -2,7 +2,8 @@
 
 The protocol lives in ``mobilekit.bench`` (host.py, emulator.py, device.py); this stage picks the
 texts, runs the tiers the config asks for, compares with ``bench.baseline`` and writes one JSON
-(``bench.json``) that the report and later ``--baseline`` runs read.
+(``bench.json``) that the report and later ``--baseline`` runs read. Causal LMs
+(text-generation) are timed per generated token instead: ``mobilekit.stages.llm_bench``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ class BenchStage(Stage):
             return "bench.host and bench.emulator are both false"
         if not config.convert.tflite:
             return "convert.tflite is empty: nothing to benchmark"
-        if config.model.task == "text-generation":
-            return "text-generation benchmarks are not in this version"
         return None
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
+        if config.model.task == "text-generation":
+            from mobilekit.stages.llm_bench import bench_inputs
+
+            return bench_inputs(config)
         refs = {"model": model_ref(config), "onnx": ArtifactRef("export", "onnx"), **text_refs(config)}
         for variant in config.convert.tflite:
             refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
@@ -54,6 +57,10 @@ class BenchStage(Stage):
         return params
 
     def run(self, ctx: StageContext) -> StageOutput:
+        if ctx.config.model.task == "text-generation":
+            from mobilekit.stages.llm_bench import run_bench
+
+            return run_bench(ctx)
         import numpy as np
 
         from mobilekit.bench.host import machine_description, runtime_versions
@@ -88,32 +95,7 @@ class BenchStage(Stage):
             if bench.device:
                 result["device"] = self._device(ctx, variants)
         result["machine"]["load_average_1m_after"] = round(os.getloadavg()[0], 2)
-
-        if bench.baseline is not None:
-            from mobilekit.bench.regression import compare, load_baseline
-
-            lines = compare(result, load_baseline(bench.baseline), bench.max_regression_percent)
-            result["baseline"] = {"path": str(bench.baseline), "max_regression_percent": bench.max_regression_percent, "lines": lines}
-            for line in lines:
-                ctx.log.info("%s: %.0f vs %.0f instructions per inference in the baseline (%+.2f%%)", line["variant"], line["current"],
-                             line["baseline"], line["change_percent"])
-
-        mismatched = [k for k, v in (result["emulator"].get("variants") or {}).items() if not (v["outputs_match"] and v["deterministic"])]
-        for name in mismatched:
-            ctx.log.warning("ARM64 %s: outputs differ from the host's beyond tolerance or counts were not deterministic", name)
-        out = ctx.out_dir / "bench.json"
-        out.write_text(json.dumps(result, indent=2, default=_json_default) + "\n", encoding="utf-8")
-        if result["baseline"]:
-            from mobilekit.bench.regression import check
-
-            # Raised after bench.json is written so the log names every figure; the pipeline
-            # then discards the stage's folder, and the next run measures again.
-            check(result["baseline"]["lines"], bench.baseline)
-        if mismatched and ctx.strict:
-            from mobilekit.errors import VerificationError
-
-            raise VerificationError(f"ARM64 emulator checks failed for {', '.join(mismatched)}", hint=f"see {out} (emulator section)")
-        return StageOutput(artifacts={"results": out}, metrics=_metrics(result))
+        return finish(ctx, result, _metrics(result))
 
     # -- tiers -----------------------------------------------------------------------------------
 
@@ -189,6 +171,41 @@ def _metrics(result: dict) -> dict:
         if "skipped" in (result.get(tier) or {}):
             metrics[f"{tier}_skipped"] = result[tier]["skipped"]
     return metrics
+
+
+def compare_with_baseline(ctx: StageContext, result: dict) -> None:
+    """result["baseline"]: the ARM64 counts against bench.baseline's (per inference, or per decoded token)."""
+    bench = ctx.config.bench
+    if bench.baseline is None:
+        return
+    from mobilekit.bench.regression import compare, load_baseline
+
+    lines = compare(result, load_baseline(bench.baseline), bench.max_regression_percent)
+    result["baseline"] = {"path": str(bench.baseline), "max_regression_percent": bench.max_regression_percent, "lines": lines}
+    for line in lines:
+        ctx.log.info("%s: %.0f vs %.0f instructions per %s in the baseline (%+.2f%%)", line["variant"], line["current"],
+                     line["baseline"], line.get("unit", "inference"), line["change_percent"])
+
+
+def finish(ctx: StageContext, result: dict, metrics: dict) -> StageOutput:
+    """Baseline comparison, bench.json, then the checks that fail the stage (after the file is written)."""
+    compare_with_baseline(ctx, result)
+    mismatched = [k for k, v in (result["emulator"].get("variants") or {}).items() if not (v["outputs_match"] and v["deterministic"])]
+    for name in mismatched:
+        ctx.log.warning("ARM64 %s: outputs differ from the host's beyond tolerance or counts were not deterministic", name)
+    out = ctx.out_dir / "bench.json"
+    out.write_text(json.dumps(result, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    if result["baseline"]:
+        from mobilekit.bench.regression import check
+
+        # Raised after bench.json is written so the log names every figure; the pipeline
+        # then discards the stage's folder, and the next run measures again.
+        check(result["baseline"]["lines"], ctx.config.bench.baseline)
+    if mismatched and ctx.strict:
+        from mobilekit.errors import VerificationError
+
+        raise VerificationError(f"ARM64 emulator checks failed for {', '.join(mismatched)}", hint=f"see {out} (emulator section)")
+    return StageOutput(artifacts={"results": out}, metrics=metrics)
 
 
 def _sha256(path: Path) -> str | None:

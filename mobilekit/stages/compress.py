@@ -46,6 +46,10 @@ class FinetuneStage(Stage):
         return {"model": ArtifactRef(SOURCE, "model"), "data": ArtifactRef(SOURCE, "data")}
 
     def parameters(self, config: Config) -> dict[str, Any]:
+        from mobilekit.stages.llm import finetune_parameters, is_llm
+
+        if is_llm(config):
+            return finetune_parameters(config)
         f = config.finetune
         return {
             "epochs": f.epochs,
@@ -64,6 +68,10 @@ class FinetuneStage(Stage):
         from mobilekit.compress.finetune import classifier_from_encoder, finetune
         from mobilekit.compress.folders import load_tokenizer, save_model_folder
 
+        from mobilekit.stages.llm import is_llm, run_finetune
+
+        if is_llm(ctx.config):
+            return run_finetune(ctx)
         config, f = ctx.config, ctx.config.finetune
         started = time.monotonic()
         source, data = ctx.inputs["model"], ctx.inputs["data"]
@@ -121,6 +129,10 @@ class DistillStage(Stage):
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
+        from mobilekit.stages.llm import distill_parameters, is_llm
+
+        if is_llm(config):
+            return distill_parameters(config)
         d, m = config.distill, config.model
         return {
             "task": m.task,
@@ -155,6 +167,10 @@ class DistillStage(Stage):
         from mobilekit.compress.folders import load_model, load_tokenizer, save_model_folder
         from mobilekit.compress.student import build_student, choose_neurons, default_layers, neuron_importance
 
+        from mobilekit.stages.llm import is_llm, run_distill
+
+        if is_llm(ctx.config):
+            return run_distill(ctx)
         config, d = ctx.config, ctx.config.distill
         started = time.monotonic()
         task = config.model.task

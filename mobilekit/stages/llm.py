@@ -33,6 +33,94 @@ def generation_parameters(config: Config) -> dict[str, Any]:
     return {"task": config.model.task, "context_length": gen.context_length, "prefill_lengths": list(gen.prefill_lengths)}
 
 
+# -- finetune and distill ----------------------------------------------------------------------
+
+
+def finetune_parameters(config: Config) -> dict[str, Any]:
+    f, d = config.finetune, config.data
+    return {"task": config.model.task, "epochs": f.epochs, "batch_size": f.batch_size, "learning_rate": f.learning_rate,
+            "patience": f.patience, "max_train_samples": f.max_train_samples, "lora_rank": f.lora_rank,
+            "lora_alpha": f.lora_alpha, "lora_dropout": f.lora_dropout,
+            "lora_target_modules": list(f.lora_target_modules) if f.lora_target_modules else None,
+            "max_length": config.model.sequence_length, "split": [d.validation_fraction, d.test_fraction, d.seed]}
+
+
+def run_finetune(ctx: StageContext) -> StageOutput:
+    from mobilekit.llm.lora import finetune_lora
+    from mobilekit.llm.model_folder import inspect_causal_lm
+
+    config, f = ctx.config, ctx.config.finetune
+    inspect_causal_lm(ctx.inputs["model"])
+    result = finetune_lora(
+        ctx.inputs["model"], ctx.out_dir / "model", ctx.inputs["data"], rank=f.lora_rank, alpha=f.lora_alpha,
+        dropout=f.lora_dropout, target_modules=list(f.lora_target_modules) if f.lora_target_modules else None,
+        epochs=f.epochs, batch_size=f.batch_size, learning_rate=f.learning_rate, patience=f.patience,
+        max_train_samples=f.max_train_samples, max_length=config.model.sequence_length,
+        validation_fraction=config.data.validation_fraction, test_fraction=config.data.test_fraction,
+        seed=config.data.seed, log=ctx.log, progress=ctx.progress)
+    ctx.log.info("LoRA: validation perplexity %.4g -> %.4g (best epoch %d of %d)",
+                 result.perplexity_before, result.perplexity_after, result.best_epoch, result.epochs_run)
+    metrics = {k: v for k, v in result.to_dict().items() if k != "out_dir"}
+    return StageOutput(artifacts={"model": result.out_dir},
+                       metadata={"model": {"task": "text-generation", "lora": True}}, metrics=metrics)
+
+
+def distill_parameters(config: Config) -> dict[str, Any]:
+    d, data = config.distill, config.data
+    return {"task": config.model.task, "layers": list(d.layers) if d.layers is not None else "every other",
+            "intermediate_size": d.intermediate_size, "temperature": d.temperature, "epochs": d.epochs,
+            "batch_size": d.batch_size, "learning_rate": d.learning_rate, "max_train_samples": d.max_train_samples,
+            "max_length": config.model.sequence_length, "split": [data.validation_fraction, data.test_fraction, data.seed]}
+
+
+def distill_texts(config: Config, inputs) -> tuple[list[str], list[str]]:
+    """(train, validation) text: unlabelled lines (their held-out tail is never trained on) and the
+    training/validation conversations of [data], rendered with the chat template."""
+    from mobilekit.data import read_examples
+    from mobilekit.llm.texts import unlabelled_split
+
+    train, validation = [], []
+    if "unlabelled" in inputs:
+        lines = [e.text for e in read_examples(inputs["unlabelled"], fmt="text")]
+        fit, held = unlabelled_split(lines)
+        cut = max(1, len(fit) // 10)
+        train, validation = fit[cut:], fit[:cut]  # the held-out tail is verify's, not distill's
+    if "data" in inputs:
+        from transformers import AutoTokenizer
+
+        from mobilekit.llm.chat_data import read_chat_jsonl, render, split
+
+        tokenizer = AutoTokenizer.from_pretrained(str(inputs["teacher"]))
+        conversations = [list(c.messages) for c in read_chat_jsonl(inputs["data"])]
+        parts = split(conversations, config.data.validation_fraction, config.data.test_fraction, config.data.seed)
+        train += [render(tokenizer, m, generation_prompt=False) for m in parts[0]]
+        validation += [render(tokenizer, m, generation_prompt=False) for m in parts[1]]
+    limit = config.distill.max_train_samples
+    return (train[:limit] if limit else train), validation
+
+
+def run_distill(ctx: StageContext) -> StageOutput:
+    from mobilekit.llm.distill_lm import distill_causal_lm
+    from mobilekit.llm.model_folder import inspect_causal_lm
+
+    config, d = ctx.config, ctx.config.distill
+    inspect_causal_lm(ctx.inputs["teacher"])
+    train, validation = distill_texts(config, ctx.inputs)
+    result = distill_causal_lm(
+        ctx.inputs["teacher"], ctx.out_dir / "model", train, validation,
+        layers=list(d.layers) if d.layers is not None else None, intermediate_size=d.intermediate_size,
+        temperature=d.temperature, epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
+        max_length=config.model.sequence_length, seed=config.data.seed, log=ctx.log, progress=ctx.progress)
+    evaluation = {k: v for k, v in result.to_dict().items() if k != "out_dir"}
+    evaluation["task"] = "text-generation"
+    out = ctx.out_dir / "evaluation.json"
+    out.write_text(json.dumps(evaluation, indent=2, default=str) + "\n", encoding="utf-8")
+    ctx.log.info("student: perplexity %.4g vs teacher %.4g (retention %.3f)", result.student_perplexity,
+                 result.teacher_perplexity, result.retention)
+    return StageOutput(artifacts={"model": result.out_dir, "evaluation": out},
+                       metadata={"model": {"task": "text-generation", "layers": result.layers}}, metrics=evaluation)
+
+
 # -- export ------------------------------------------------------------------------------------
 
 

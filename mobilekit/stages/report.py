@@ -5,7 +5,8 @@ parameters, file size), the layers kept, the training text, the vocabulary cut. 
 (TFLite files and Core ML .mlpackage folders), parity with the original (max abs diff, agreement),
 task accuracy and its change, host CPU latency, ARM64 instructions per inference; charts (accuracy
 or agreement vs size and vs ARM64 cost, host latency, where the ARM64 instructions go); what the
-SDKs contain and their tokenizer golden vectors. Sections whose stage does not run for this config
+SDKs contain and their tokenizer golden vectors. Causal LMs (text-generation) get their own
+section instead, built by ``mobilekit.report.llm`` from the export stage's decoder description. Sections whose stage does not run for this config
 are left out: the pipeline has no optional inputs, so ``inputs()`` asks for the distill evaluation
 only when distill runs, for bench results only when the bench stage runs, and for the generated
 SDKs only when Android/iOS are enabled.
@@ -23,7 +24,7 @@ from mobilekit.config import Config
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
 from mobilekit.stages.convert import coreml_artifact, tflite_artifact
 
-REPORT_VERSION = 3  # 3: the compression section; Core ML variant sizes
+REPORT_VERSION = 4  # 3: the compression section; Core ML variant sizes. 4: the text-generation section
 
 
 def _distill_runs(config: Config) -> bool:
@@ -38,6 +39,16 @@ def _bench_runs(config: Config) -> bool:
     return BenchStage().skip_reason(config) is None
 
 
+def _runs(stage: str, config: Config) -> bool:
+    from mobilekit.stages import stage_instances
+
+    return stage_instances()[stage].skip_reason(config) is None
+
+
+def _is_llm(config: Config) -> bool:
+    return config.model.task == "text-generation"
+
+
 @register_stage
 class ReportStage(Stage):
     NAME = "report"
@@ -47,33 +58,45 @@ class ReportStage(Stage):
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         from mobilekit.stages import model_ref
 
-        refs = {"verify": ArtifactRef("verify", "results"), "onnx": ArtifactRef("export", "onnx"), "model": model_ref(config)}
+        refs = {"verify": ArtifactRef("verify", "results"), "model": model_ref(config)}
+        refs.update(self._llm_inputs(config) if _is_llm(config) else {"onnx": ArtifactRef("export", "onnx")})
         for variant in config.convert.tflite:
             refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
         for variant in config.convert.coreml:
             refs[coreml_artifact(variant)] = ArtifactRef("convert", coreml_artifact(variant))
-        if _distill_runs(config):
+        if _distill_runs(config) and not _is_llm(config):
             refs["distill"] = ArtifactRef("distill", "evaluation")
         if _bench_runs(config):
             refs["bench"] = ArtifactRef("bench", "results")
-        if config.android.enabled:
+        sdks = not _is_llm(config) or _runs("generate", config)  # no text-generation SDKs in this version
+        if config.android.enabled and sdks:
             refs["sdk-android"] = ArtifactRef("generate", "android")
-        if config.ios.enabled:
+        if config.ios.enabled and sdks:
             refs["sdk-ios"] = ArtifactRef("generate", "ios")
+        return refs
+
+    @staticmethod
+    def _llm_inputs(config: Config) -> dict[str, ArtifactRef]:
+        """The decoder description; the fine-tuned / distilled models, so new ones rerun the report
+        (their figures are read from the manifest, whatever those stages record)."""
+        from mobilekit.stages.llm import decoder_ref
+
+        refs = {"decoder": decoder_ref()}
+        for stage in ("finetune", "distill"):
+            if _runs(stage, config):
+                refs[f"{stage}-model"] = ArtifactRef(stage, "model")
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
         return {"project": config.project.name, "version": config.project.version}
 
     def run(self, ctx: StageContext) -> StageOutput:
-        from markupsafe import Markup
-
-        from mobilekit.templating import environment
-
-        data = build_report_data(ctx.config, ctx.inputs, ctx.input_metadata)
+        if _is_llm(ctx.config):
+            data = build_llm_report_data(ctx.config, ctx.inputs, ctx.input_metadata)
+        else:
+            data = build_report_data(ctx.config, ctx.inputs, ctx.input_metadata)
         (ctx.out_dir / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-        charts = {name: Markup(svg) for name, svg in render_charts(data).items() if svg}
-        html = environment("report", autoescape=True).get_template("report.html.j2").render(**data, charts=charts)
+        html, charts = render_report(data)
         (ctx.out_dir / "report.html").write_text(html, encoding="utf-8")
         return StageOutput(
             artifacts={"html": ctx.out_dir / "report.html", "json": ctx.out_dir / "report.json"},
@@ -133,11 +156,8 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
             "arm64_deterministic": emu.get("deterministic"),
         })
     return {
-        "report_version": REPORT_VERSION,
-        "project": config.project.name,
-        "version": config.project.version,
-        "mobilekit_version": __version__,
-        "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **_header(config),
+        "llm": None,
         "model": metadata.get("onnx", {}),
         "original_bytes": original_bytes,
         "verification": {k: v for k, v in verify.items() if k != "variants"},
@@ -146,6 +166,22 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
         "bench": _bench_section(bench),
         "sdks": {platform: sdk_summary(inputs[f"sdk-{platform}"]) for platform in ("android", "ios") if f"sdk-{platform}" in inputs},
     }
+
+
+def _header(config: Config) -> dict:
+    return {"report_version": REPORT_VERSION, "project": config.project.name, "version": config.project.version,
+            "mobilekit_version": __version__, "generated_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def build_llm_report_data(config: Config, inputs: dict[str, Path], metadata: dict[str, dict]) -> dict:
+    """text-generation: the LLM section (``mobilekit.report.llm``), variants and SDKs."""
+    from mobilekit.report.llm import llm_report_data, stage_records
+
+    verify = json.loads(inputs["verify"].read_text(encoding="utf-8"))
+    bench = json.loads(inputs["bench"].read_text(encoding="utf-8")) if "bench" in inputs else None
+    llm = llm_report_data(inputs, metadata, verify, bench, _weights_bytes(inputs["model"]), stage_records(Path(config.build_dir)))
+    return {**_header(config), "task": "text-generation", "llm": llm, "variants": llm["variants"],
+            "sdks": {platform: sdk_summary(inputs[f"sdk-{platform}"]) for platform in ("android", "ios") if f"sdk-{platform}" in inputs}}
 
 
 # What each compressed model is measured on, per task: (key, column heading, "percent" or "fraction").
@@ -249,6 +285,18 @@ def sdk_summary(folder: Path) -> dict:
 
 
 # -- charts ----------------------------------------------------------------------------------
+
+
+def render_report(data: dict) -> tuple[str, dict]:
+    """(the HTML page, its charts by name) for report data of either kind."""
+    from markupsafe import Markup
+
+    from mobilekit.report.llm import llm_charts
+    from mobilekit.templating import environment
+
+    drawn = llm_charts(data["llm"]) if data.get("llm") else render_charts(data)
+    charts = {name: Markup(svg) for name, svg in drawn.items() if svg}
+    return environment("report", autoescape=True).get_template("report.html.j2").render(**data, charts=charts), charts
 
 
 def render_charts(data: dict) -> dict[str, str]:
