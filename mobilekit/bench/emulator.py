@@ -78,16 +78,22 @@ class Emulator:
                 "sysroot": str(self.sysroot), "plugin": str(self.plugin)}
 
     def run_guest(self, model: Path, inputs_npz: Path, *, warmup: int, runs: int, xnnpack: bool = True) -> GuestRun:
+        request = {"model": str(Path(model).resolve()), "inputs": str(Path(inputs_npz).resolve()), "warmup": warmup,
+                   "runs": runs, "xnnpack": xnnpack}
+        return self.run_script("litert_guest.py", model, request, windows=runs)
+
+    def run_script(self, script: str, model: Path, request: dict, *, windows: int) -> GuestRun:
+        """Runs ``script`` (a guest script in this package) on ``request`` plus the paths it writes
+        to; ``windows``: the counted windows it must report after the empty ones."""
         import numpy as np
 
         with tempfile.TemporaryDirectory(prefix="mobilekit-arm-") as tmp:
             tmp = Path(tmp)
-            request = {"model": str(Path(model).resolve()), "inputs": str(Path(inputs_npz).resolve()),
-                       "outputs": str(tmp / "outputs.npy"), "result": str(tmp / "result.json"), "warmup": warmup,
-                       "runs": runs, "empty_windows": EMPTY_WINDOWS, "xnnpack": xnnpack}
+            request = {**request, "outputs": str(tmp / "outputs.npy"), "result": str(tmp / "result.json"),
+                       "empty_windows": EMPTY_WINDOWS}
             (tmp / "request.json").write_text(json.dumps(request))
             counts = tmp / "counts.txt"
-            guest = resources.files("mobilekit.bench").joinpath("litert_guest.py")
+            guest = resources.files("mobilekit.bench").joinpath(script)
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(self.sysroot / "opt" / "site"),
                    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                    "PYTHONHASHSEED": "0",  # str hashing order changes the Python-side instruction count
@@ -101,16 +107,16 @@ class Emulator:
                 raise MobilekitError(f"the ARM64 guest failed on {Path(model).name} ({e.returncode}): {e.output.strip().splitlines()[-1:] or ''}",
                                      hint="run `mobilekit doctor`; the full output is in the build log") from e
             seconds = time.monotonic() - started
-            windows, blocks, incomplete = parse_counts(counts.read_text())
+            counted, blocks, incomplete = parse_counts(counts.read_text())
             result = json.loads((tmp / "result.json").read_text())
             outputs = np.load(tmp / "outputs.npy")
-        if len(windows) != EMPTY_WINDOWS + runs:
-            raise MobilekitError(f"the instruction counter saw {len(windows)} windows, expected {EMPTY_WINDOWS + runs}",
+        if len(counted) != EMPTY_WINDOWS + windows:
+            raise MobilekitError(f"the instruction counter saw {len(counted)} windows, expected {EMPTY_WINDOWS + windows}",
                                  hint="is another plugin or a second guest thread interfering?")
-        marker = min(windows[:EMPTY_WINDOWS])
-        return GuestRun(windows=[w - marker for w in windows[EMPTY_WINDOWS:]], marker_cost=marker, blocks=blocks,
+        marker = min(counted[:EMPTY_WINDOWS])
+        return GuestRun(windows=[w - marker for w in counted[EMPTY_WINDOWS:]], marker_cost=marker, blocks=blocks,
                         maps=result["maps"], outputs=outputs, wall_s=result["wall_s"], load_s=result["load_s"],
-                        op_counts=result["op_counts"], incomplete=incomplete, seconds=seconds)
+                        op_counts=result.get("op_counts") or {}, incomplete=incomplete, seconds=seconds)
 
 
 def parse_counts(text: str) -> tuple[list[int], dict[int, int], bool]:

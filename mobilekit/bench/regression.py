@@ -36,20 +36,25 @@ def compare(current: dict, baseline: dict, max_regression_percent: float) -> lis
     for name, figures in (cur_emu.get("variants") or {}).items():
         before = (base_variants.get(name) or {}).get("instructions_per_inference")
         now = figures.get("instructions_per_inference")
+        units = ((base_variants.get(name) or {}).get("unit", "inference"), figures.get("unit", "inference"))
+        if before and units[0] != units[1]:
+            raise ConfigError(f"the baseline counts {name}'s instructions per {units[0]}, this run per {units[1]}",
+                              hint="compare a text-generation build with an earlier text-generation bench.json")
         if not before or now is None:
             continue
         change = 100.0 * (now - before) / before
         lines.append({"variant": name, "baseline": before, "current": now, "change_percent": change,
-                      "limit_percent": max_regression_percent, "passed": change <= max_regression_percent})
+                      "limit_percent": max_regression_percent, "passed": change <= max_regression_percent,
+                      "unit": figures.get("unit", "inference")})  # text-generation: per decoded token
     return lines
 
 
 def check(lines: list[dict], baseline_path: Path) -> None:
     failed = [line for line in lines if not line["passed"]]
     if failed:
-        detail = "; ".join(f"{f['variant']}: {f['current']:,.0f} vs {f['baseline']:,.0f} instructions per inference "
+        detail = "; ".join(f"{f['variant']}: {f['current']:,.0f} vs {f['baseline']:,.0f} instructions per {f.get('unit', 'inference')} "
                            f"(+{f['change_percent']:.2f}% > {f['limit_percent']:g}%)" for f in failed)
         raise BenchmarkRegressionError(
-            f"ARM64 instructions per inference grew past the allowed margin over {baseline_path}: {detail}",
+            f"ARM64 instructions per {failed[0].get('unit', 'inference')} grew past the allowed margin over {baseline_path}: {detail}",
             hint="find what changed (model, quantization, converter or runtime version), or raise bench.max_regression_percent",
         )

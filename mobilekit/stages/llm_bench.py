@@ -87,7 +87,7 @@ def _variants(ctx: StageContext) -> dict[str, tuple[str, Path]]:
 def _bench_models(ctx: StageContext) -> list:
     from mobilekit.llm.bench_llm import BenchModel
 
-    models = [BenchModel("torch", "PyTorch fp32 (original)", "torch", str(ctx.inputs["model"]))]
+    models = [BenchModel("torch", "PyTorch fp32", "torch", str(ctx.inputs["model"]))]
     models += [BenchModel(name, f"TFLite {variant}", "tflite", str(path), variant) for name, (variant, path) in _variants(ctx).items()]
     return models
 

@@ -6,10 +6,10 @@ parameters, file size), the layers kept, the training text, the vocabulary cut. 
 task accuracy and its change, host CPU latency, ARM64 instructions per inference; charts (accuracy
 or agreement vs size and vs ARM64 cost, host latency, where the ARM64 instructions go); what the
 SDKs contain and their tokenizer golden vectors. Causal LMs (text-generation) get their own
-section instead, built by ``mobilekit.report.llm`` from the export stage's decoder description. Sections whose stage does not run for this config
-are left out: the pipeline has no optional inputs, so ``inputs()`` asks for the distill evaluation
-only when distill runs, for bench results only when the bench stage runs, and for the generated
-SDKs only when Android/iOS are enabled.
+section instead, built by ``mobilekit.report.llm`` from the export stage's decoder description.
+Sections whose stage does not run for this config are left out: the pipeline has no optional
+inputs, so ``inputs()`` asks for the distill evaluation only when distill runs, for bench results
+only when the bench stage runs, and for the generated SDKs only when Android/iOS are enabled.
 """
 
 from __future__ import annotations
