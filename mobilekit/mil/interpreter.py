@@ -4,10 +4,11 @@ coremltools can only run predictions on macOS; this runs the program *as saved* 
 ``model.mlmodel`` spec and its weight file, the bytes an app ships) on any OS, so every Core ML
 variant can be checked against torch in CI.
 
-What it executes: ``spec.mlProgram.functions["main"]``, the block specialization of the
-function's opset (``CoreML6`` for iOS 16 programs). Ops run in program order; const and
-constexpr ops (weights, including compressed ones) are evaluated once when the program is
-loaded. Each op computes in float32 (float16 inputs widened) and its results are rounded to the
+What it executes: one function of ``spec.mlProgram`` (``"main"``, or the one named: a
+multifunction package, iOS 18, holds several, e.g. ``prefill_64`` and ``decode``), the block
+specialization of the function's opset (``CoreML6`` for iOS 16 programs, ``CoreML8`` for
+iOS 18). Ops run in program order; const and constexpr ops (weights, including compressed
+ones) are evaluated once when the program is loaded. Each op computes in float32 (float16 inputs widened) and its results are rounded to the
 dtypes the program declares, so float16 programs show float16 rounding at every tensor; every
 result's shape is checked against the declared one, so an interpreter bug shows as an error,
 not as a wrong number. Ops, parameters or modes it does not implement raise ``UnsupportedMilOp``
@@ -15,6 +16,12 @@ not as a wrong number. Ops, parameters or modes it does not implement raise ``Un
 
 It is a reference for numerics, not a simulator of a device: Core ML may fuse ops, pick other
 accumulation orders or keep some layers in float32 on a given compute unit.
+
+For programs run many times (a decoder driven token by token) two load options trade memory
+for speed without changing any result: ``constant_cache`` (a dict shared by the ``MilProgram``s
+of one package's functions) evaluates each weight once for all of them (the functions of a
+multifunction package reference the same blobs), and ``widen_constants`` keeps float16
+constants widened to float32, as every op would widen them on each run anyway.
 """
 
 from __future__ import annotations
@@ -80,15 +87,19 @@ def _op_name(op) -> str:
 class MilProgram:
     """One loaded ML program, ready to ``run`` many times."""
 
-    def __init__(self, spec, weights_dir: Path | None, *, source: str = "<spec>"):
+    def __init__(self, spec, weights_dir: Path | None, *, source: str = "<spec>", function: str | None = None,
+                 constant_cache: dict | None = None, widen_constants: bool = False):
+        """``function``: the function to run (default ``"main"``, else the package's default
+        function). ``constant_cache``/``widen_constants``: see the module docstring."""
         self.source = source
         if spec.WhichOneof("Type") != "mlProgram":
             raise MilFormatError(f"{source} is a {spec.WhichOneof('Type')} model, not an ML program",
                                  hint="convert with convert_to='mlprogram'")
         functions = spec.mlProgram.functions
-        if "main" not in functions:
-            raise MilFormatError(f"{source} has no 'main' function (has: {', '.join(functions)})")
-        function = functions["main"]
+        self.function_name = function or _default_function(spec)
+        if self.function_name not in functions:
+            raise MilFormatError(f"{source} has no {self.function_name!r} function (has: {', '.join(functions)})")
+        function = functions[self.function_name]
         self.opset = function.opset
         if self.opset not in function.block_specializations:
             raise MilFormatError(f"{source}: no block for the function's opset {self.opset}")
@@ -97,19 +108,24 @@ class MilProgram:
         self.output_names = list(block.outputs)
         self._reader = ValueReader(weights_dir)
         self._constants: dict[str, Any] = {}
+        self._constant_cache = constant_cache if constant_cache is not None else {}
+        self._widen = widen_constants
         self._steps: list[_Step] = []
         self.op_types = [op.type for op in block.operations]
         for op in block.operations:
             self._compile(op)
 
     @classmethod
-    def from_package(cls, package: Path) -> "MilProgram":
+    def from_package(cls, package: Path, *, function: str | None = None, spec=None, **options) -> "MilProgram":
+        """``spec``: the package's already parsed protobuf (loading several functions parses it once)."""
         package = Path(package)
-        return cls(load_model_spec(package), weights_dir_of(package), source=str(package))
+        return cls(spec if spec is not None else load_model_spec(package), weights_dir_of(package),
+                   source=str(package), function=function, **options)
 
     @property
     def constants(self) -> dict[str, Any]:
-        """Every const/constexpr output, evaluated (weights decompressed), by variable name."""
+        """Every const/constexpr output, evaluated (weights decompressed), by variable name
+        (float16 ones as float32 when loaded with ``widen_constants``)."""
         return dict(self._constants)
 
     # -- loading -------------------------------------------------------------------------------
@@ -122,6 +138,12 @@ class MilProgram:
                                    op_type=op.type)
         if len(op.blocks):
             raise UnsupportedMilOp(f"MIL op {op.type!r} ({name}) has nested blocks (control flow)", op_type=op.type)
+        constant = op.type == "const" or op.type.startswith("constexpr_")
+        const_key = _constant_key(op, self._widen, self._reader.weights_dir) if constant else None
+        if const_key is not None and const_key in self._constant_cache:  # evaluated already (another function's weight)
+            for out, value in zip(op.outputs, self._constant_cache[const_key]):
+                self._constants[out.name] = value
+            return
         args: dict[str, tuple[str, Any]] = {}
         for param, argument in op.inputs.items():
             self._check_param(opdef, op.type, name, param)
@@ -146,13 +168,24 @@ class MilProgram:
             raise MilFormatError(f"{op.type} ({name}) lacks required parameter(s) {', '.join(missing)}")
         outputs = tuple(_Output(o.name, *self._output_type(o, op.type)) for o in op.outputs)
         step = _Step(op.type, name, opdef, args, outputs)
-        if op.type == "const" or op.type.startswith("constexpr_"):
-            if any(kind != "value" for kind, _ in args.values()):
+        if constant:
+            if const_key is None or any(kind != "value" for kind, _ in args.values()):
                 raise MilFormatError(f"{op.type} ({name}) has non-constant parameters")
-            for out, value in zip(outputs, self._execute(step, {})):
-                self._constants[out.name] = value
+            self._evaluate_constant(step, const_key)
         else:
             self._steps.append(step)
+
+    def _evaluate_constant(self, step: _Step, key: tuple) -> None:
+        """Evaluate a const/constexpr op and remember it in ``constant_cache`` under ``key``."""
+        import numpy as np
+
+        values = self._execute(step, {})
+        if self._widen:
+            values = [v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float16 else v
+                      for v in values]
+        self._constant_cache[key] = values
+        for out, value in zip(step.outputs, values):
+            self._constants[out.name] = value
 
     @staticmethod
     def _check_param(opdef: OpDef, op_type: str, name: str, param: str) -> None:
@@ -251,18 +284,58 @@ class MilProgram:
         return sizes.pop()
 
 
-def run_mil_program(mlpackage: Path, inputs: dict[str, "np.ndarray"]) -> dict[str, "np.ndarray"]:
-    """Load ``mlpackage`` and run its ``main`` function on ``inputs``; outputs by name."""
-    return MilProgram.from_package(Path(mlpackage)).run(inputs)
+def _default_function(spec) -> str:
+    functions = spec.mlProgram.functions
+    if "main" in functions or not spec.description.defaultFunctionName:
+        return "main"
+    return spec.description.defaultFunctionName
 
 
-def list_ops(mlpackage: Path) -> list[str]:
-    """The distinct op types of the package's ``main`` program (sorted), supported or not."""
+def _value_key(value) -> tuple:
+    """What determines a constant ``MIL_pb2.Value``: its blob location, or its serialized bytes."""
+    if value.WhichOneof("value") == "blobFileValue":
+        return ("blob", value.blobFileValue.fileName, value.blobFileValue.offset, value.type.SerializeToString())
+    return ("immediate", value.SerializeToString())
+
+
+def _constant_key(op, widen: bool, weights_dir) -> tuple | None:
+    """What determines a const/constexpr op's outputs (op type, argument values or blob
+    locations in ``weights_dir``, output types): equal keys, equal values. None when an
+    argument is a variable."""
+    inputs = []
+    for param, argument in sorted(op.inputs.items()):
+        if any(b.WhichOneof("binding") != "value" for b in argument.arguments):
+            return None
+        inputs.append((param, tuple(_value_key(b.value) for b in argument.arguments)))
+    attributes = tuple((k, _value_key(v)) for k, v in sorted(op.attributes.items()) if k != "name")
+    outputs = tuple(o.type.SerializeToString() for o in op.outputs)
+    return op.type, tuple(inputs), attributes, outputs, widen, str(weights_dir)
+
+
+def function_names(mlpackage: Path) -> list[str]:
+    """The functions of a package's ML program (``["main"]`` for a single-function one)."""
     spec = load_model_spec(Path(mlpackage))
     if spec.WhichOneof("Type") != "mlProgram":
         raise MilFormatError(f"{mlpackage} is not an ML program")
-    function = spec.mlProgram.functions["main"]
-    block = function.block_specializations[function.opset]
+    return list(spec.mlProgram.functions)
+
+
+def run_mil_program(mlpackage: Path, inputs: dict[str, "np.ndarray"], *,
+                    function: str | None = None) -> dict[str, "np.ndarray"]:
+    """Load ``mlpackage`` and run its ``main`` (or the named) function on ``inputs``; outputs by name."""
+    return MilProgram.from_package(Path(mlpackage), function=function).run(inputs)
+
+
+def list_ops(mlpackage: Path, *, function: str | None = None) -> list[str]:
+    """The distinct op types of the package's ``main`` program (sorted), supported or not: of the
+    named function, or of every function of a multifunction package that has no ``main``."""
+    spec = load_model_spec(Path(mlpackage))
+    if spec.WhichOneof("Type") != "mlProgram":
+        raise MilFormatError(f"{mlpackage} is not an ML program")
+    functions = spec.mlProgram.functions
+    if function is not None and function not in functions:
+        raise MilFormatError(f"{mlpackage} has no {function!r} function (has: {', '.join(functions)})")
+    names = [function] if function else (["main"] if "main" in functions else list(functions))
     types: set[str] = set()
 
     def walk(operations):
@@ -271,5 +344,7 @@ def list_ops(mlpackage: Path) -> list[str]:
             for inner in op.blocks:
                 walk(inner.operations)
 
-    walk(block.operations)
+    for name in names:
+        block = functions[name].block_specializations[functions[name].opset]
+        walk(block.operations)
     return sorted(types)

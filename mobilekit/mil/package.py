@@ -130,11 +130,16 @@ def unpack_bits(data: bytes, nbits: int, count: int, *, signed: bool = False) ->
     """``count`` elements of ``nbits`` each, packed least significant bit first."""
     import numpy as np
 
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-    if bits.size < nbits * count:
-        raise MilFormatError(f"packed data holds {bits.size} bits, {nbits * count} needed")
-    bits = bits[: nbits * count].reshape(count, nbits).astype(np.uint16)
-    values = (bits << np.arange(nbits, dtype=np.uint16)).sum(axis=1)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if raw.size * 8 < nbits * count:
+        raise MilFormatError(f"packed data holds {raw.size * 8} bits, {nbits * count} needed")
+    if 8 % nbits == 0:  # 1, 2, 4 bits: whole elements per byte, shifted out directly (LLM-size tables)
+        shifts = np.arange(0, 8, nbits, dtype=np.uint8)
+        values = ((raw[:, None] >> shifts) & np.uint8((1 << nbits) - 1)).reshape(-1)[:count].astype(np.uint16)
+    else:
+        bits = np.unpackbits(raw, bitorder="little")
+        bits = bits[: nbits * count].reshape(count, nbits).astype(np.uint16)
+        values = (bits << np.arange(nbits, dtype=np.uint16)).sum(axis=1)
     if signed:
         values = values.astype(np.int16)
         values[values >= 1 << (nbits - 1)] -= 1 << nbits
