@@ -5,7 +5,7 @@ The calling convention (the SDK's too, see ``coreml_convert``):
 
 * the cache starts as zeros, one array per ``spec.cache_names()``, of the dtype the functions
   declare (float16, or float32 for the ``float32`` variant);
-* a prompt is prefilled in chunks (``plan_prefill``): full chunks of the longest prefill length,
+* a prompt is prefilled in chunks (``decoding.prefill_plan``): full chunks of the longest prefill length,
   the rest in the shortest signature it fits, padded with token 0 at position ``PAD_POSITION``
   (padding writes nothing to the cache);
 * each further token goes through ``decode`` at the next position; every call's updated caches
@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 from mobilekit.errors import ModelInputError
 from mobilekit.llm.coreml_convert import OUTPUT_SUFFIX, read_llm_coreml_metadata
-from mobilekit.llm.kv_decoder import PAD_POSITION, DecoderSpec, prefill_signature
+from mobilekit.llm.decoding import StepDecoder
+from mobilekit.llm.kv_decoder import DecoderSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -50,20 +51,6 @@ def run_coreml_llm(package_path: Path, function_name: str, inputs: dict[str, "np
 def _rename_outputs(outputs: dict) -> dict:
     return {name[:-len(OUTPUT_SUFFIX)] if name.endswith(OUTPUT_SUFFIX) else name: value
             for name, value in outputs.items()}
-
-
-def plan_prefill(count: int, prefill_lengths) -> list[tuple[int, int]]:
-    """``count`` prompt tokens as ``(signature length, tokens in it)`` chunks: the longest
-    signature while the rest fills it, then the shortest one that holds the rest."""
-    lengths = sorted(set(prefill_lengths))
-    if not lengths:
-        raise ModelInputError("the decoder has no prefill signature")
-    chunks = []
-    while count > 0:
-        length = lengths[-1] if count >= lengths[-1] else next(n for n in lengths if n >= count)
-        chunks.append((length, min(count, length)))
-        count -= chunks[-1][1]
-    return chunks
 
 
 class CoreMLLlmRunner:
@@ -104,48 +91,33 @@ class CoreMLLlmRunner:
         """As ``run_coreml_llm``, with the loaded programs."""
         return _rename_outputs(self.program(function).run(inputs))
 
-    def prefill(self, token_ids, cache: dict | None = None, *, start: int = 0):
-        """Feed ``token_ids`` at positions ``start``...: ``(logits [len, vocab] float32, cache)``."""
+
+
+class CoremlDecoder(StepDecoder):
+    """The package behind the shared prefill/decode loop (``mobilekit.llm.decoding``): chunking,
+    padding, the context check and greedy decoding are the TFLite runner's, not a copy."""
+
+    def __init__(self, runner: CoreMLLlmRunner):
+        super().__init__(runner.spec)
+        self.runner = runner
+        self.cache: dict = {}
+        self.reset_cache()
+
+    @classmethod
+    def open(cls, path: Path, spec: DecoderSpec | None = None) -> "CoremlDecoder":
+        runner = CoreMLLlmRunner(path)
+        if spec is not None and spec.to_dict() != runner.spec.to_dict():
+            raise ModelInputError(f"{path} was converted for another cache layout than the build's decoder",
+                                  hint="rebuild the Core ML variants (mobilekit convert --force)")
+        return cls(runner)
+
+    def reset_cache(self) -> None:
+        self.cache = self.runner.empty_cache()
+
+    def run(self, signature: str, tokens: list[int], positions: list[int]):
         import numpy as np
 
-        token_ids = [int(t) for t in token_ids]
-        self._check_room(start, len(token_ids))
-        cache = cache if cache is not None else self.empty_cache()
-        rows, done = [], 0
-        for length, used in plan_prefill(len(token_ids), self.spec.prefill_lengths):
-            tokens = np.zeros((1, length), dtype=np.int32)
-            positions = np.full((length,), PAD_POSITION, dtype=np.int32)
-            tokens[0, :used] = token_ids[done:done + used]
-            positions[:used] = np.arange(start + done, start + done + used)
-            out = self.run(prefill_signature(length), {"tokens": tokens, "input_pos": positions, **cache})
-            rows.append(out.pop("logits")[0, :used])
-            cache, done = out, done + used
-        return np.concatenate(rows, axis=0), cache
-
-    def decode(self, token_id: int, position: int, cache: dict):
-        """One token at ``position``: ``(logits [vocab] float32, cache)``."""
-        import numpy as np
-
-        self._check_room(position, 1)
-        out = self.run("decode", {"tokens": np.array([[token_id]], dtype=np.int32),
-                                  "input_pos": np.array([position], dtype=np.int32), **cache})
-        return out.pop("logits")[0, 0], out
-
-    def generate(self, prompt_ids, max_new_tokens: int, *, eos_token_ids=()) -> list[int]:
-        """Greedy continuation of ``prompt_ids`` (at most ``max_new_tokens``, stops after an EOS)."""
-        import numpy as np
-
-        logits, cache = self.prefill(prompt_ids)
-        position, token, generated = len(prompt_ids), int(np.argmax(logits[-1])), []
-        while True:
-            generated.append(token)
-            if token in eos_token_ids or len(generated) >= max_new_tokens or position >= self.spec.context_length:
-                return generated
-            step, cache = self.decode(token, position, cache)
-            position, token = position + 1, int(np.argmax(step))
-
-    def _check_room(self, start: int, count: int) -> None:
-        if start < 0 or start + count > self.spec.context_length:
-            raise ModelInputError(f"positions {start}..{start + count - 1} do not fit the context of "
-                                  f"{self.spec.context_length} tokens",
-                                  hint="shorten the prompt or convert with a longer context_length")
+        out = self.runner.run(signature, {"tokens": np.asarray([tokens], dtype=np.int32),
+                                          "input_pos": np.asarray(positions, dtype=np.int32), **self.cache})
+        self.cache = {name: out[name] for name in self.cache}
+        return np.asarray(out["logits"][0], dtype=np.float32)

@@ -25,6 +25,11 @@ converter lowers:
   layers, j > p - window). ``MASK_VALUE`` is finite so a row with nothing visible stays finite.
 - padding: a prefill call shorter than its signature pads with ``PAD_POSITION`` (-1): such tokens
   write nothing (their one-hot row is zero) and nobody attends to them.
+- grouped-query attention: Hugging Face's eager attention repeats each K/V head for its query
+  heads (``repeat_kv``), which over a whole cache becomes a BROADCAST_TO that LiteRT runs with a
+  slow reference kernel (43% of SmolLM2's ARM64 instructions per decoded token). Inside the
+  decoder the query heads are grouped onto their K/V head instead (``grouped_query_attention``):
+  the same arithmetic, no copy of the cache.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+GRAPH_VERSION = 2  # bump when the traced graph changes: the export's decoder.json carries it
 PAD_POSITION = -1
+GQA_ATTENTION = "mobilekit_gqa"
 MASK_VALUE = -1.0e4  # finite: fp16-safe, and a fully masked (padding) row gives no NaN
 
 # Hugging Face model_type -> the family mobilekit knows how to drive. Each was checked end to end
@@ -70,7 +77,7 @@ class DecoderSpec:
     def to_dict(self) -> dict:
         return {**asdict(self), "prefill_lengths": list(self.prefill_lengths),
                 "cache_shape": list(self.cache_shape()), "signatures": self.signature_names(),
-                "pad_position": PAD_POSITION}
+                "pad_position": PAD_POSITION, "graph_version": GRAPH_VERSION}
 
     @classmethod
     def from_dict(cls, data: dict) -> "DecoderSpec":
@@ -143,6 +150,33 @@ def _explicit_cache(num_layers: int):
     return Cache(layers=[ExplicitLayer() for _ in range(num_layers)])
 
 
+def grouped_query_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, softcap=None, **kwargs):
+    """Eager attention without ``repeat_kv``: query [B, H, T, D] grouped as [B, KV, H/KV*T, D]
+    against key/value [B, KV, L, D]. Head h uses K/V head h // (H/KV), as ``repeat_kv`` does."""
+    import torch
+
+    if kwargs.get("sinks") is not None:
+        raise NotImplementedError("attention sinks are not supported by mobilekit's KV-cache decoder")
+    batch, heads, length, dim = query.shape
+    kv_heads, cache = key.shape[1], key.shape[2]
+    grouped = query.reshape(batch, kv_heads, (heads // kv_heads) * length, dim)
+    scores = torch.matmul(grouped, key.transpose(2, 3)) * scaling
+    scores = scores.reshape(batch, heads, length, cache)
+    if softcap is not None:
+        scores = torch.tanh(scores / softcap) * softcap
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    weights = torch.nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    out = torch.matmul(weights.reshape(batch, kv_heads, (heads // kv_heads) * length, cache), value)
+    return out.reshape(batch, heads, length, dim).transpose(1, 2).contiguous(), weights
+
+
+def _register_gqa_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(GQA_ATTENTION, grouped_query_attention)
+
+
 def torch_matmul(a, b):
     import torch
 
@@ -155,6 +189,9 @@ def build_kv_decoder(model, spec: DecoderSpec):
 
     config = text_config(model.config)
     layer_types = list(getattr(config, "layer_types", None) or [])
+    grouped = spec.kv_heads < (getattr(config, "num_attention_heads", None) or spec.kv_heads)
+    if grouped:
+        _register_gqa_attention()
     window = getattr(config, "sliding_window", None)
     cache_names = spec.cache_names()
 
@@ -176,13 +213,19 @@ def build_kv_decoder(model, spec: DecoderSpec):
                 layer.keys, layer.values = caches[f"kv_cache_k_{i}"], caches[f"kv_cache_v_{i}"]
                 layer.write = write
             mask = {t: masks[t] for t in set(layer_types)} if layer_types else masks["full_attention"]
-            out = self.model(
-                input_ids=tokens.to(torch.long),
-                position_ids=positions.clamp(min=0).to(torch.long)[None, :],
-                attention_mask=mask,
-                cache=cache,
-                use_cache=True,
-            )
+            previous = config._attn_implementation
+            if grouped:  # only while this module runs: the model itself stays Hugging Face's eager
+                config._attn_implementation = GQA_ATTENTION
+            try:
+                out = self.model(
+                    input_ids=tokens.to(torch.long),
+                    position_ids=positions.clamp(min=0).to(torch.long)[None, :],
+                    attention_mask=mask,
+                    cache=cache,
+                    use_cache=True,
+                )
+            finally:
+                config._attn_implementation = previous
             result = {"logits": out.logits.to(torch.float32)}
             for i, layer in enumerate(cache.layers):
                 result[f"kv_cache_k_{i}"] = layer.keys

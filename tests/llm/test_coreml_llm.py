@@ -86,15 +86,9 @@ def _reference_logits(model_dir):
 
 def _drive(package):
     """Prefill the prompt (chunked and padded), then decode the rest teacher-forced: logits [16, vocab]."""
-    from mobilekit.llm.coreml_runner import CoreMLLlmRunner
+    from mobilekit.llm.coreml_runner import CoremlDecoder
 
-    runner = CoreMLLlmRunner(package)
-    logits, cache = runner.prefill(TOKENS[:PROMPT])
-    rows = [logits]
-    for position in range(PROMPT, len(TOKENS)):
-        step, cache = runner.decode(TOKENS[position], position, cache)
-        rows.append(step[None])
-    return np.concatenate(rows, axis=0)
+    return CoremlDecoder.open(package).teacher_forced_logits(list(TOKENS), prefill=PROMPT)
 
 
 def test_float32_matches_hugging_face(converted):
@@ -185,7 +179,7 @@ def test_generate_matches_greedy_hugging_face(conversions, arch):
     converted = conversions(arch)
     import torch
 
-    from mobilekit.llm.coreml_runner import CoreMLLlmRunner
+    from mobilekit.llm.coreml_runner import CoremlDecoder
     from mobilekit.llm.kv_decoder import load_causal_lm
 
     model = load_causal_lm(converted["model_dir"])
@@ -193,7 +187,7 @@ def test_generate_matches_greedy_hugging_face(conversions, arch):
     with torch.no_grad():
         for _ in range(12):
             ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
-    got = CoreMLLlmRunner(converted["packages"]["float32"]).generate(TOKENS[:PROMPT], 12)
+    got = CoremlDecoder.open(converted["packages"]["float32"]).greedy(list(TOKENS[:PROMPT]), 12)
     assert got == ids[PROMPT:]
 
 
@@ -212,15 +206,6 @@ def test_run_coreml_llm_names_outputs_like_the_inputs(conversions):
 
 
 # --- cheap checks (no conversion) ----------------------------------------------------------------
-
-
-def test_plan_prefill():
-    from mobilekit.llm.coreml_runner import plan_prefill
-
-    assert plan_prefill(11, [8]) == [(8, 8), (8, 3)]
-    assert plan_prefill(70, [16, 64]) == [(64, 64), (16, 6)]
-    assert plan_prefill(64, [16, 64]) == [(64, 64)]
-    assert plan_prefill(0, [8]) == []
 
 
 def test_trace_failure_names_the_signature(monkeypatch):
