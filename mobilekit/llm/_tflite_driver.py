@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 QUANTIZED_OPS = ("FULLY_CONNECTED", "EMBEDDING_LOOKUP")
+OUTPUT_HEAD = ".*logits_output.*"  # litert-torch names the head's output <signature>_logits_output
 
 
 def _recipe(variant: str, block_size: int):
@@ -46,6 +47,11 @@ def _recipe(variant: str, block_size: int):
         "int4": (4, getattr(qtyping.QuantGranularity, f"BLOCKWISE_{block_size}")),
     }[variant]
     manager.add_dynamic_config(regex=".*", operation_name=ops.FULLY_CONNECTED, num_bits=bits, granularity=granularity)
+    if bits == 4:
+        # The output head (the tied embedding, 49152 x 576 in SmolLM2) stays int8, as llama.cpp's
+        # Q4 formats keep theirs at 6-8 bits: every logit passes through it. Later entries win.
+        manager.add_dynamic_config(regex=OUTPUT_HEAD, operation_name=ops.FULLY_CONNECTED, num_bits=8,
+                                   granularity=qtyping.QuantGranularity.CHANNELWISE)
     # Embedding rows are gathered, not multiplied: int8 per row keeps them exact enough at any
     # setting (an int4 table would cost every token its input representation). The dynamic config
     # is what litert-torch's own recipes use here; weight-only on EMBEDDING_LOOKUP crashes
