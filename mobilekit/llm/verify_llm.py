@@ -34,6 +34,7 @@ class Reference:
     perplexity: float
     continuations: list[list[int]]
     logit_scale: float
+    margins: list[list[float]]  # per prompt: torch's top-1 minus top-2 logit at each greedy step
 
 
 @dataclass
@@ -74,8 +75,21 @@ def reference(model, texts, prompts, new_tokens: int, stop_ids) -> Reference:
 
     logits = [full_logits(model, t)[:-1] for t in texts]
     scale = max(float(abs(x).max()) for x in logits)
-    return Reference(logits=logits, perplexity=perplexity_from_logits(logits, texts),
-                     continuations=[greedy(model, p, new_tokens, stop_ids) for p in prompts], logit_scale=scale)
+    continuations = [greedy(model, p, new_tokens, stop_ids) for p in prompts]
+    return Reference(logits=logits, perplexity=perplexity_from_logits(logits, texts), continuations=continuations,
+                     logit_scale=scale, margins=[_margins(model, p, c) for p, c in zip(prompts, continuations)])
+
+
+def _margins(model, prompt: list[int], continuation: list[int]) -> list[float]:
+    """How decided torch's own greedy choice was at each step: a divergence where the margin is
+    a fraction of a logit is a near-tie that any rounding can flip, not a broken variant."""
+    import numpy as np
+
+    from mobilekit.llm.torch_runner import full_logits
+
+    rows = full_logits(model, prompt + continuation)[len(prompt) - 1: len(prompt) - 1 + len(continuation)]
+    top2 = np.sort(rows, axis=1)[:, -2:]
+    return [float(m) for m in top2[:, 1] - top2[:, 0]]
 
 
 def verify_variant(name: str, decoder, family: str, ref: Reference, texts, prompts, new_tokens: int, stop_ids,
@@ -94,11 +108,14 @@ def verify_variant(name: str, decoder, family: str, ref: Reference, texts, promp
     increase = 100.0 * (ppl / ref.perplexity - 1.0)
     continuations = [decoder.greedy(p, new_tokens, stop_ids) for p in prompts]
     agreement, identical, divergences = _greedy_agreement(continuations, ref.continuations)
+    tie_margins = [ref.margins[i][d] for i, d in enumerate(divergences) if d is not None and d < len(ref.margins[i])]
     report.metrics = {
         "max_abs_diff": max(diffs), "top1_agreement": float(top1.mean()), "perplexity": ppl,
         "reference_perplexity": ref.perplexity, "perplexity_increase_percent": increase,
         "greedy_agreement": agreement, "greedy_identical": identical, "greedy_prompts": len(prompts),
         "first_divergence": divergences, "predicted_tokens": int(top1.size),
+        # torch's top-1 minus top-2 logit where each diverging continuation left it
+        "divergence_margins": tie_margins,
     }
     if family == "float32":
         limit = FLOAT32_LOGIT_TOLERANCE * max(1.0, ref.logit_scale)

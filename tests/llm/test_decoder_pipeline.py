@@ -193,3 +193,14 @@ def test_prefill_plan_covers_any_prompt_length():
     assert prefill_plan(spec, 70) == [32, 32, 8]
     assert prefill_plan(spec, 0) == []
     assert np.sum(prefill_plan(spec, 100)) >= 100
+
+
+def test_a_chat_line_without_messages_stops_finetune_with_exit_4(tiny_models, tmp_path):
+    data = tmp_path / "chat.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+                    '{"text": "no messages here"}\n', encoding="utf-8")
+    config = _project(tmp_path, tiny_models["llama"], data={"path": str(data)}, finetune={"enabled": True})
+    result = run_cli("finetune", "-c", str(config))
+    assert result.returncode == 4, result.stderr
+    assert "line 2" in result.stderr and "messages" in result.stderr
+    assert not (tmp_path / "build" / "finetune").exists()  # nothing half-written
