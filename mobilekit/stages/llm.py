@@ -29,8 +29,12 @@ def decoder_ref() -> ArtifactRef:
 
 
 def generation_parameters(config: Config) -> dict[str, Any]:
+    from mobilekit.llm.kv_decoder import GRAPH_VERSION
+
     gen = config.generation
-    return {"task": config.model.task, "context_length": gen.context_length, "prefill_lengths": list(gen.prefill_lengths)}
+    # The graph version makes a changed decoder graph a new export, so every variant is rebuilt.
+    return {"task": config.model.task, "context_length": gen.context_length, "prefill_lengths": list(gen.prefill_lengths),
+            "graph_version": GRAPH_VERSION}
 
 
 # -- finetune and distill ----------------------------------------------------------------------
@@ -244,7 +248,7 @@ def _coreml_metadata(config: Config, description: dict, source_sha256: str | Non
     from mobilekit import __version__
 
     return {"short_description": f"{config.project.name}: text-generation (mobilekit)", "version": config.project.version,
-            "task": "text-generation", "spec": description["spec"], "stop_token_ids": description["stop_token_ids"],
+            "task": "text-generation", "stop_token_ids": description["stop_token_ids"],
             "source_sha256": source_sha256, "mobilekit_version": __version__}
 
 

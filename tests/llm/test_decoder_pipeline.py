@@ -120,12 +120,13 @@ def _project(tmp_path, model_path, **sections):
 
 
 def test_build_runs_the_llm_stages_and_a_rerun_does_nothing(tiny_models, tmp_path):
-    config = _project(tmp_path, tiny_models["qwen3"])
+    config = _project(tmp_path, tiny_models["qwen3"], convert={"coreml": ["float32"]})
     first = run_cli("build", "-c", str(config), "--json")
     assert first.returncode == 0, first.stderr
     results = json.loads((tmp_path / "build" / "verify" / "results.json").read_text())
-    assert set(results["variants"]) == {"tflite-float32", "tflite-int4"}
-    assert "tflite-float32" in results["shipping"]
+    assert set(results["variants"]) == {"tflite-float32", "tflite-int4", "coreml-float32"}
+    assert {"tflite-float32", "coreml-float32"} <= set(results["shipping"])
+    assert (tmp_path / "build" / "report" / "report.html").is_file()
     decoder = json.loads((tmp_path / "build" / "export" / "decoder.json").read_text())
     assert decoder["spec"]["signatures"] == ["prefill_8", "prefill_16", "decode"]
     second = run_cli("build", "-c", str(config), "--json")
