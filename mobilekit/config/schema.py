@@ -101,7 +101,7 @@ class GenerationConfig:
 @dataclass(frozen=True)
 class DistillConfig:
     enabled: bool = option(False, "Distill a smaller student from the (fine-tuned) model.", kind="bool")
-    layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one, ending with the last.", kind="list[int]")
+    layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one, ending with the last (text-generation: half the depth, dropping one contiguous block of middle layers).", kind="list[int]")
     hidden_size: int | None = option(None, "Student hidden size, smaller than the teacher's and a multiple of its head size (default: the teacher's).", kind="int", min=8)
     intermediate_size: int | None = option(None, "Student feed-forward width; each kept layer keeps the teacher's most important neurons on the training text (default: the teacher's width).", kind="int", min=1)
     temperature: float = option(2.0, "Softmax temperature of the soft-target loss.", kind="float", min=0.1, max=100.0)

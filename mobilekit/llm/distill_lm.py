@@ -80,14 +80,29 @@ def mlp_width(config) -> int:
     return config.intermediate_size
 
 
-def check_layers(layers: list[int] | None, num_layers: int) -> list[int]:
-    """The teacher layers to keep; None: every other one, ending with the last."""
-    from mobilekit.compress.student import default_layers
+HEAD_SHARE = 0.4  # of the kept layers, the share taken from the bottom of the teacher
 
+
+def default_layers(num_layers: int) -> list[int]:
+    """Half the depth, dropping one contiguous block of middle layers: the first 40% of the kept
+    layers from the bottom, the rest from the top.
+
+    Measured on SmolLM2-135M (30 layers, 15 kept, perplexity on 60 held-out sentences before any
+    training, teacher 90.6): every other layer 5.1M, first 2 + last 13 14,344, first 4 + last 11
+    3,846, first 5 + last 10 1,756, first 6 + last 9 1,690, first 8 + last 7 3,394, first 10 +
+    last 5 58,323. LLM layers refine a residual stream that the first layers set up and the last
+    ones read out; the encoder path's every-other-layer choice breaks that."""
+    keep = max(1, (num_layers + 1) // 2)
+    head = int(round(keep * HEAD_SHARE))
+    return list(range(head)) + list(range(num_layers - (keep - head), num_layers))
+
+
+def check_layers(layers: list[int] | None, num_layers: int) -> list[int]:
+    """The teacher layers to keep; None: ``default_layers``."""
     if layers is None:
         return default_layers(num_layers)
     layers = list(layers)
-    hint = f"list distinct layer indices between 0 and {num_layers - 1} in ascending order, or leave layers out for every other one"
+    hint = f"list distinct layer indices between 0 and {num_layers - 1} in ascending order, or leave layers out for the default half-depth choice"
     if not layers:
         raise ConfigError("distill layers is empty", hint="keep at least one teacher layer")
     bad = [layer for layer in layers if not isinstance(layer, int) or not 0 <= layer < num_layers]

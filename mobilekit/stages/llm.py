@@ -71,7 +71,7 @@ def run_finetune(ctx: StageContext) -> StageOutput:
 
 def distill_parameters(config: Config) -> dict[str, Any]:
     d, data = config.distill, config.data
-    return {"task": config.model.task, "layers": list(d.layers) if d.layers is not None else "every other",
+    return {"task": config.model.task, "layers": list(d.layers) if d.layers is not None else "half depth, middle block dropped",
             "intermediate_size": d.intermediate_size, "temperature": d.temperature, "epochs": d.epochs,
             "batch_size": d.batch_size, "learning_rate": d.learning_rate, "max_train_samples": d.max_train_samples,
             "max_length": config.model.sequence_length, "split": [data.validation_fraction, data.test_fraction, data.seed]}

@@ -45,11 +45,11 @@ def logits(model, ids=IDS):
         return model(input_ids=ids).logits
 
 
-def test_student_keeps_every_other_layer_and_the_pruned_width(teacher_dir, tmp_path):
+def test_student_keeps_the_default_half_depth_and_the_pruned_width(teacher_dir, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     result = distill(teacher_dir, tmp_path / "student", intermediate_size=32)
-    assert result.layers == [1, 3] and result.intermediate_size == 32
+    assert result.layers == [0, 3] and result.intermediate_size == 32  # bottom layer + top layer of 4
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["intermediate_size"] == 32
     student = AutoModelForCausalLM.from_pretrained(tmp_path / "student", dtype=torch.float32).eval()
