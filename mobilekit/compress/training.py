@@ -38,6 +38,7 @@ def train(
     extra_parameters: tuple = (),
     ties_to_later: bool = False,
     lengths: list[int] | None = None,
+    weight_decay: float = 0.01,
 ) -> TrainResult:
     """Trains ``model`` on ``n`` items; ``step_loss(indices)`` returns the loss of one batch.
 
@@ -46,12 +47,14 @@ def train(
     (None: always run every epoch). Without ``validate`` the last epoch is kept. A tie keeps the
     earlier epoch, or with ``ties_to_later`` the later one (a student keeps improving on soft
     targets that a small validation set's accuracy cannot resolve). ``lengths``: batch items of
-    similar length together (see ``batch_indices``).
+    similar length together (see ``batch_indices``). Only the trained parameters are snapshotted
+    for the best epoch, so a frozen base model (LoRA) is never copied.
     """
     import torch
 
-    parameters = [p for p in model.parameters() if p.requires_grad] + list(extra_parameters)
-    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01)
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    parameters = [p for _, p in named] + list(extra_parameters)
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
     steps_per_epoch = len(batch_indices(n, batch_size, shuffle_seed=0, lengths=lengths))
     total = steps_per_epoch * epochs
     warmup = max(1, int(total * WARMUP_FRACTION))
@@ -85,7 +88,7 @@ def train(
             if score is None or score > best_score or (ties_to_later and score == best_score):
                 best_score, waited, result.best_epoch = (score if score is not None else -math.inf), 0, epoch
                 if score is not None and epoch < epochs:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    best_state = {name: p.detach().clone() for name, p in named}
                 else:
                     best_state = None  # the current weights are the best ones
             else:
@@ -94,6 +97,8 @@ def train(
                     result.stopped_early = epoch < epochs
                     break
     if best_state is not None and result.best_epoch != result.history[-1]["epoch"]:
-        model.load_state_dict(best_state)
+        with torch.no_grad():
+            for name, p in named:
+                p.copy_(best_state[name])
     model.eval()
     return result

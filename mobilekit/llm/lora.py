@@ -116,57 +116,19 @@ def attach_lora(model, *, rank: int, alpha: float, dropout: float, target_module
 def fit(model, *, n: int, step_loss: Callable[[list[int]], "object"], validation_loss: Callable[[], float],
         epochs: int, batch_size: int, learning_rate: float, patience: int | None, seed: int, progress,
         label: str, log: logging.Logger, lengths: list[int] | None = None) -> FitResult:
-    """Trains the parameters that require grad on ``n`` items (``step_loss(indices)`` is one
-    batch's loss), scores ``validation_loss()`` (lower is better) after each epoch, stops after
-    ``patience`` epochs without improvement (None: never) and restores the best epoch's values.
-    Only the trained parameters are snapshotted, so a frozen base model is not copied."""
-    import torch
+    """``compress.training.train`` (the loop the encoders use) scored by validation loss, lower is
+    better: the best epoch's trained parameters are restored, a frozen base model is not copied."""
+    from mobilekit.compress.training import train
 
-    from mobilekit.compress.batches import batch_indices
-    from mobilekit.compress.training import WARMUP_FRACTION
-
-    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    parameters = [p for _, p in named]
-    optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.0)
-    total = len(batch_indices(n, batch_size)) * epochs
-    warmup = max(1, int(total * WARMUP_FRACTION))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: (step + 1) / warmup if step < warmup else max(0.0, (total - step) / max(1, total - warmup)))
-    result, best, best_state, waited = FitResult(), math.inf, None, 0
-    with progress.task(label, total=total) as task:
-        for epoch in range(1, epochs + 1):
-            task.describe(f"{label}: epoch {epoch}/{epochs}")
-            model.train()
-            losses = []
-            for indices in batch_indices(n, batch_size, shuffle_seed=seed * 1000 + epoch, lengths=lengths):
-                optimizer.zero_grad(set_to_none=True)
-                loss = step_loss(indices)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-                optimizer.step()
-                schedule.step()
-                losses.append(float(loss.detach()))
-                task.advance()
-            score = validation_loss()
-            record = {"epoch": epoch, "train_loss": sum(losses) / len(losses), "validation_loss": score,
-                      "validation_perplexity": math.exp(min(score, 700.0))}
-            result.history.append(record)
-            log.info("%s epoch %d: train loss %.4f, validation loss %.4f (perplexity %.3f)", label, epoch,
-                     record["train_loss"], score, record["validation_perplexity"])
-            if score < best:
-                best, waited, result.best_epoch = score, 0, epoch
-                best_state = {name: p.detach().clone() for name, p in named} if epoch < epochs else None
-            else:
-                waited += 1
-                if patience is not None and waited >= patience:
-                    result.stopped_early = epoch < epochs
-                    break
-    if best_state is not None and result.best_epoch != result.history[-1]["epoch"]:
-        with torch.no_grad():
-            for name, p in named:
-                p.copy_(best_state[name])
-    model.eval()
-    return result
+    trained = train(model, n=n, step_loss=step_loss, validate=lambda: -validation_loss(), epochs=epochs,
+                    batch_size=batch_size, learning_rate=learning_rate, patience=patience, seed=seed,
+                    progress=progress, label=label, log=log, lengths=lengths, weight_decay=0.0)
+    history = [{"epoch": r["epoch"], "train_loss": r["train_loss"], "validation_loss": -r["validation"],
+                "validation_perplexity": math.exp(min(-r["validation"], 700.0))} for r in trained.history]
+    for record in history:
+        log.info("%s epoch %d: validation loss %.4f (perplexity %.3f)", label, record["epoch"],
+                 record["validation_loss"], record["validation_perplexity"])
+    return FitResult(history=history, best_epoch=trained.best_epoch, stopped_early=trained.stopped_early)
 
 
 def check_out_dir(out_dir: Path, source_dir: Path) -> None:
