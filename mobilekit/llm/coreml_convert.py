@@ -25,7 +25,8 @@ Design (coremltools 9.0, torch 2.13, measured on 2 CPU cores shared with other j
   bytes crossing the API, no cast at either end of the graph), float32 for ``float32``.
   ``logits`` stay float32. The metadata says which (``cache_dtype``).
 * Float16 programs compute what depends on ``input_pos`` alone in float32 (``_fp16_precision``):
-  float16 rotary angles are off by up to 0.06 rad at position 255.
+  float16 rotary angles are off by up to 0.06 rad at position 255. So are the RMS norms'
+  statistics (``norm_statistics``): SmolLM2's squared activations overflow float16.
 * Functions: coremltools multifunction works on Linux and stores each weight once for all
   functions (tiny llama, float32: the merged package is 210 KB with a 119 KB weight.bin; one
   iOS 16 package per signature would be 166 + 164 KB, each with its own 119 KB of weights).
@@ -367,9 +368,29 @@ def _fp16_precision():
         return memo[id(var)]
 
     def in_float16(op) -> bool:
+        if norm_statistics(op):
+            return False
         return not all(position_only(v) for v in op.get_flattened_inputs())
 
     return ct.transform.FP16ComputePrecision(op_selector=in_float16)
+
+
+NORM_STATISTICS = ("pow", "reduce_mean", "reduce_sum_square", "rsqrt", "sqrt")
+REDUCTIONS = ("reduce_mean", "reduce_sum", "reduce_sum_square")
+
+
+def norm_statistics(op) -> bool:
+    """The variance of an RMS norm (x^2, its mean, + eps, rsqrt), which float16 cannot hold.
+
+    SmolLM2's residual stream reaches ~12,000: its square overflows float16 (65,504) and the
+    float16 program answered with perplexity 5,577 instead of 33.7. Hugging Face computes these
+    statistics in float32 for the same reason; the normalised output is small again, so only
+    these few [T, 1] ops leave float16."""
+    if op.op_type in NORM_STATISTICS:
+        return True
+    if op.op_type in ("add", "real_div", "mul"):
+        return any(v.op is not None and v.op.op_type in REDUCTIONS for v in op.get_flattened_inputs())
+    return False
 
 
 def _check_io_names(mlmodel, inputs: list[str], outputs: list[str], signature: str) -> None:

@@ -41,7 +41,10 @@ class ConvertStage(Stage):
         convert = config.convert
         params = {"tflite": list(convert.tflite), "tflite_route": convert.tflite_route, "coreml": list(convert.coreml)}
         if config.model.task == "text-generation":
+            from mobilekit.stages.llm import CONVERTER_VERSIONS
+
             params["int4_block_size"] = config.generation.int4_block_size
+            params["converters"] = CONVERTER_VERSIONS
         if "full-int8" in convert.tflite:
             data = config.data
             params["calibration"] = {

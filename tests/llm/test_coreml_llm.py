@@ -295,3 +295,30 @@ def test_unpack_bits_matches_the_bitwise_reference(nbits):
         assert np.array_equal(unpack_bits(data, nbits, count), expected.astype(np.uint8))
         signed = np.where(expected >= 1 << (nbits - 1), expected - (1 << nbits), expected).astype(np.int8)
         assert np.array_equal(unpack_bits(data, nbits, count, signed=True), signed)
+
+
+def test_float16_keeps_rms_statistics_in_float32(tmp_path):
+    """A residual stream in the thousands (SmolLM2 reaches ~12,000): x^2 overflows float16, so the
+    norms' statistics must stay float32 or every logit is garbage (top-1 0% without it)."""
+    import torch
+
+    from mobilekit.llm.coreml_convert import convert_llm_coreml
+    from mobilekit.llm.coreml_runner import CoremlDecoder
+    from mobilekit.llm.kv_decoder import decoder_spec, load_causal_lm
+    from tests.tiny_lm import make_tiny_lm
+
+    folder = make_tiny_lm(tmp_path / "loud", "llama")
+    model = load_causal_lm(folder)
+    with torch.no_grad():
+        model.model.embed_tokens.weight.mul_(30000.0)  # |x| up to ~2,600: x^2 ~ 7e6 > 65,504
+    model.save_pretrained(str(folder))
+    spec = decoder_spec(model.config, 32, [8])
+    package = convert_llm_coreml(folder, tmp_path / "out", spec=spec, variants=["float16"], int4_block_size=32,
+                                 weight_threshold=512)["float16"]
+    tokens = list(range(5, 17))
+    with torch.no_grad():
+        reference = model(torch.tensor([tokens])).logits[0].numpy()
+    got = CoremlDecoder.open(package).teacher_forced_logits(tokens, prefill=8)
+    assert np.isfinite(got).all()
+    assert (got.argmax(1) == reference.argmax(1)).mean() == 1.0
+    assert np.abs(got - reference).max() < 1e-3 * np.abs(reference).max()
