@@ -397,10 +397,15 @@ def read_coreml_metadata(path: Path) -> dict:
 
 
 def _save_atomically(mlmodel, path: Path) -> None:
+    write_package_atomically(path, lambda tmp: mlmodel.save(str(tmp)))
+
+
+def write_package_atomically(path: Path, write) -> None:
+    """``write(tmp)`` builds the package beside ``path``; it replaces ``path`` only when complete."""
     tmp = path.with_name(path.stem + ".partial" + path.suffix)  # coremltools wants the suffix
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        mlmodel.save(str(tmp))
+        write(tmp)
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)

@@ -475,16 +475,9 @@ def _save_multifunction(functions: dict, scratch: Path, path: Path) -> None:
     for name, mlmodel in functions.items():
         singles[name] = scratch / f"{name}.mlpackage"
         mlmodel.save(str(singles[name]))
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _merge(singles, "decode", tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    except Exception as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ConversionError(f"cannot write the multifunction package {path}: {type(e).__name__}: {e}") from e
+    from mobilekit.convert.coreml import write_package_atomically
+
+    write_package_atomically(path, lambda tmp: _merge(singles, "decode", tmp))
 
 
 def _merge(singles: dict[str, Path], default: str, destination: Path) -> None:

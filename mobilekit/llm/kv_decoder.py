@@ -118,6 +118,7 @@ def load_causal_lm(model_dir: Path, dtype=None):
 
 def _explicit_cache(num_layers: int):
     """A transformers ``Cache`` whose layers write into given tensors with a one-hot matmul."""
+    import torch
     from transformers.cache_utils import Cache, CacheLayerMixin
 
     class ExplicitLayer(CacheLayerMixin):
@@ -134,8 +135,8 @@ def _explicit_cache(num_layers: int):
         def update(self, key_states, value_states, *args, **kwargs):
             keep = (1.0 - self.write.sum(0))[None, None, :, None]
             spread = self.write.transpose(0, 1)  # [L, T]
-            self.keys = self.keys * keep + torch_matmul(spread, key_states)
-            self.values = self.values * keep + torch_matmul(spread, value_states)
+            self.keys = self.keys * keep + torch.matmul(spread, key_states)
+            self.values = self.values * keep + torch.matmul(spread, value_states)
             return self.keys, self.values
 
         def get_mask_sizes(self, query_length: int):
@@ -175,12 +176,6 @@ def _register_gqa_attention() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register(GQA_ATTENTION, grouped_query_attention)
-
-
-def torch_matmul(a, b):
-    import torch
-
-    return torch.matmul(a, b)
 
 
 def build_kv_decoder(model, spec: DecoderSpec):

@@ -48,12 +48,21 @@ def eval_texts(config: Config, inputs: dict[str, Path], tokenizer, *, window: in
     return EvalTexts(texts=texts, prompts=[ids[: max(2, len(ids) // 2)] for ids in texts[:prompts]], source=source)
 
 
-def _chat_texts(config: Config, path: Path, tokenizer, *, window: int, limit: int, prompts: int) -> EvalTexts:
-    from mobilekit.llm.chat_data import read_chat_jsonl, render, split
+def conversation_splits(config: Config, path: Path) -> tuple[list, list, list]:
+    """(train, validation, test) conversations of the chat JSONL at ``path``, as message lists,
+    split as [data] says (the split LoRA uses too)."""
+    from mobilekit.llm.chat_data import read_chat_jsonl, split
 
     conversations = [list(c.messages) for c in read_chat_jsonl(path)]
     data = config.data
-    chosen = split(conversations, data.validation_fraction, data.test_fraction, data.seed)[2] or conversations
+    return split(conversations, data.validation_fraction, data.test_fraction, data.seed)
+
+
+def _chat_texts(config: Config, path: Path, tokenizer, *, window: int, limit: int, prompts: int) -> EvalTexts:
+    from mobilekit.llm.chat_data import render
+
+    train, validation, test = conversation_splits(config, path)
+    chosen = test or train + validation + test
 
     def encode(text: str) -> list[int]:  # the template already holds the special tokens
         return tokenizer(text, add_special_tokens=False).input_ids

@@ -95,11 +95,11 @@ def distill_texts(config: Config, inputs) -> tuple[list[str], list[str]]:
     if "data" in inputs:
         from transformers import AutoTokenizer
 
-        from mobilekit.llm.chat_data import read_chat_jsonl, render, split
+        from mobilekit.llm.chat_data import render
+        from mobilekit.llm.texts import conversation_splits
 
         tokenizer = AutoTokenizer.from_pretrained(str(inputs["teacher"]))
-        conversations = [list(c.messages) for c in read_chat_jsonl(inputs["data"])]
-        parts = split(conversations, config.data.validation_fraction, config.data.test_fraction, config.data.seed)
+        parts = conversation_splits(config, inputs["data"])
         train += [render(tokenizer, m, generation_prompt=False) for m in parts[0]]
         validation += [render(tokenizer, m, generation_prompt=False) for m in parts[1]]
     limit = config.distill.max_train_samples
