@@ -17,16 +17,8 @@ from mobilekit.llm.perplexity import perplexity, text_windows
 from tests.tiny_lm import make_tiny_lm, write_chat_jsonl
 
 LOG = logging.getLogger("test")
+pytestmark = pytest.mark.usefixtures("one_thread")
 IDS = torch.tensor([[1, 85, 91, 85, 86, 71, 79, 201, 59, 81, 87, 261, 84, 71], [1, 87, 85, 71, 84, 201, 89, 74, 269, 281, 223, 19, 223, 82]])
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine: a second thread only adds synchronisation.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
