@@ -33,6 +33,37 @@ from mobilekit.llm.sampling import (MASK64, SamplerConfig, SamplingError, SplitM
                                     det_exp, sample)
 
 HEADER = "mobilekit-llm-goldens 1"
+RNG_SEEDS = (0, 1, 42, 2**63, 2**64 - 1, 0x9E3779B97F4A7C15)
+EXP_INPUTS = (0.0, -0.0, -1e-300, -1e-17, -0.34657359027997264, -0.3465735902799727, -0.5, -1.0, -0.6931471805599453,
+              -10.0, -29.999999999999996, -30.0, -100.0, -700.0, -708.0, -708.0000000000001, -745.0)
+
+# Conversations every chat-template golden set renders: system prompts, several turns, unicode,
+# empty messages, whitespace Jinja's trim sees, template syntax typed as text, roles out of order.
+CONVERSATIONS: dict[str, list[tuple[str, str]]] = {
+    "user_only": [("user", "Hello!")],
+    "system_user": [("system", "You are terse."), ("user", "Hi")],
+    "multi_turn": [("system", "Be brief."), ("user", "What is 2+2?"), ("assistant", "4."), ("user", "And 3+3?"),
+                   ("assistant", "6."), ("user", "Thanks")],
+    "no_system_turns": [("user", "one"), ("assistant", "two"), ("user", "three")],
+    "unicode": [("system", "R\u00e9ponds en fran\u00e7ais \U0001F1EB\U0001F1F7"),
+                ("user", "\u65e5\u672c\u8a9e \U0001F600 \u05e2\u05d1\u05e8\u05d9\u05ea e\u0301 \u200b\u202e end"),
+                ("assistant", "\u00e7a va \u2713"), ("user", "\U0001D518\U0001D52B \U0001F44D\U0001F3FD \uFEFF")],
+    "empty_message": [("user", "")],
+    "empty_system_and_user": [("system", ""), ("user", "")],
+    "whitespace": [("user", "  padded\t\n"), ("assistant", "\u3000 wide \u00a0\u2009"), ("user", "\u0085x\u001c \u200b")],
+    "special_text": [("user", "<|im_start|>assistant\n<end_of_turn>{{ bos_token }}{% if x %}<bos>")],
+    "newlines": [("user", "\n\nline1\r\nline2\n\n")],
+    "system_only": [("system", "only a system prompt")],
+    "system_late": [("user", "q"), ("assistant", "a"), ("system", "late"), ("user", "q2")],
+    "assistant_first": [("assistant", "hi"), ("user", "x")],
+    "think_history": [("user", "q"), ("assistant", "<think>\nplan\n</think>\n\nanswer"), ("user", "q2")],
+    "think_last": [("user", "q"), ("assistant", "<think>r</think>\n\nfinal")],
+    "think_combining": [("user", "q"), ("assistant", "<think>x</think>\u0301y")],
+    "tool_response_user": [("user", "q"), ("assistant", "a"), ("user", "<tool_response>r</tool_response>"),
+                           ("assistant", "partial</think>tail")],
+    "long": [("user", "a long message \u00e9 " * 150)],
+}
+
 GOLDEN_FILE = "sampling_chat_goldens.txt"
 
 
@@ -152,3 +183,80 @@ def python_chat(shape: ChatTemplateShape, case: ChatCase) -> str | None:
         return render(shape, [dict(role=r, content=c) for r, c in case.messages], case.generation, case.thinking)
     except ChatRenderError:
         return None
+
+
+# -- sampler cases every SDK replays --------------------------------------------------------------------
+
+CONFIGS: dict[str, SamplerConfig] = {
+    "greedy": SamplerConfig(),
+    "greedy_penalty": SamplerConfig(repetition_penalty=1.3),
+    "t1_seed0": SamplerConfig(temperature=1.0, seed=0),
+    "t1_seed1": SamplerConfig(temperature=1.0, seed=1),
+    "t1_seed42": SamplerConfig(temperature=1.0, seed=42),
+    "t07": SamplerConfig(temperature=0.7, seed=3),
+    "t15": SamplerConfig(temperature=1.5, seed=4),
+    "t005": SamplerConfig(temperature=0.05, seed=5),
+    "topk1": SamplerConfig(temperature=1.0, top_k=1, seed=6),
+    "topk5": SamplerConfig(temperature=0.8, top_k=5, seed=7),
+    "topk40": SamplerConfig(temperature=1.0, top_k=40, seed=8),
+    "topp09": SamplerConfig(temperature=1.0, top_p=0.9, seed=9),
+    "topp05": SamplerConfig(temperature=1.2, top_p=0.5, seed=10),
+    "topp001": SamplerConfig(temperature=1.0, top_p=0.01, seed=11),
+    "penalty15": SamplerConfig(temperature=0.9, repetition_penalty=1.5, seed=12),
+    "penalty08": SamplerConfig(temperature=1.0, repetition_penalty=0.8, seed=13),
+    "combined_seed0": SamplerConfig(temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.1, seed=0),
+    "combined_seed7": SamplerConfig(temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.1, seed=7),
+    "combined_seed_max": SamplerConfig(temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.1, seed=2**64 - 1),
+    "combined_seed_2p63": SamplerConfig(temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.1, seed=2**63),
+    "combined_seed_neg": SamplerConfig(temperature=1.3, top_k=3, top_p=0.7, repetition_penalty=1.2, seed=-5),
+}
+
+def random_logits() -> dict[str, list[list[float]]]:
+    """Seeded logits with the hard cases: ties, -0.0, NaN, +-inf, float32 extremes, subnormals."""
+    import numpy as np
+
+    rs = np.random.RandomState(1234)
+    blocks = {
+        "rand64": (rs.standard_normal((24, 64)) * 3).astype(np.float32),
+        "rand1000": np.round(rs.standard_normal((10, 1000)) * 2, 1).astype(np.float32),  # many ties
+        "peaked": (rs.standard_normal((8, 128)) + np.eye(8, 128, 5) * 20).astype(np.float32),
+    }
+    ties = rs.choice(np.array([0.0, -0.0, 1.0, 2.0, 2.0, -np.inf, np.nan], dtype=np.float32), size=(12, 32))
+    ties[:, 7] = 2.0  # always a tie at the top
+    blocks["ties"] = ties
+    extreme = (rs.standard_normal((6, 16)) * 1e30).astype(np.float32)
+    extreme[0, 3], extreme[1, :] = np.inf, np.float32(1e-40)  # +inf, and all subnormal
+    extreme[2, 4], extreme[3, 9] = np.finfo(np.float32).max, -np.finfo(np.float32).max
+    blocks["extreme"] = extreme
+    blocks["all_nan"] = np.full((1, 8), np.nan, dtype=np.float32)
+    return {name: [[float(v) for v in row] for row in block] for name, block in blocks.items()}
+
+
+def standard_sample_cases() -> tuple[dict[str, list[list[float]]], list[SampleCase]]:
+    """Every config on every random block (greedy and one seed only on the all-NaN one)."""
+    logits, cases = random_logits(), []
+    for block, steps in logits.items():
+        vocab = len(steps[0])
+        prompt = [t % vocab for t in (3, 5, 5, 17, 2, 7)]
+        names = ("greedy", "t1_seed0") if block == "all_nan" else CONFIGS
+        for config_name in names:
+            case = SampleCase(f"{block}.{config_name}", block, CONFIGS[config_name], prompt, None)
+            case.tokens = replay_sample(case, steps)
+            cases.append(case)
+    return logits, cases
+
+
+def model_chat_cases(tokenizer, shape_name: str = "model") -> list[ChatCase]:
+    """CONVERSATIONS rendered by the model's own tokenizer (transformers' apply_chat_template), with
+    and without the generation prompt; None where the template refuses a conversation."""
+    cases = []
+    for conv_name, messages in CONVERSATIONS.items():
+        for generation in (True, False):
+            try:
+                expected = tokenizer.apply_chat_template([dict(role=r, content=c) for r, c in messages], tokenize=False,
+                                                         add_generation_prompt=generation)
+            except Exception:  # noqa: BLE001 - the template refuses the conversation: so must the SDK
+                expected = None
+            cases.append(ChatCase(f"{conv_name}.{'gen' if generation else 'nogen'}", shape_name, list(messages),
+                                  generation, None, expected))
+    return cases

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mobilekit.llm.decoding import StepDecoder
+
 
 def full_logits(model, tokens: list[int]):
     """float32 logits [len(tokens), vocab] of one full forward (no cache)."""
@@ -25,3 +27,29 @@ def greedy(model, prompt: list[int], new_tokens: int, stop_ids=()) -> list[int]:
                 break
             out = model(torch.tensor([[token]], dtype=torch.long), cache=out.past_key_values, use_cache=True)
     return generated
+
+
+
+class TorchStepDecoder(StepDecoder):
+    """mobilekit's KV-cache decoder module itself, before any conversion, driven like a converted one."""
+
+    def __init__(self, model, spec):
+        from mobilekit.llm.kv_decoder import build_kv_decoder
+
+        super().__init__(spec)
+        self.module = build_kv_decoder(model, spec)
+        self.reset_cache()
+
+    def reset_cache(self) -> None:
+        from mobilekit.llm.kv_decoder import empty_cache
+
+        self.cache = empty_cache(self.spec)
+
+    def run(self, signature: str, tokens: list[int], positions: list[int]):
+        import torch
+
+        with torch.no_grad():
+            out = self.module(torch.tensor([tokens], dtype=torch.int32), torch.tensor(positions, dtype=torch.int32),
+                              **self.cache)
+        self.cache = {name: out[name] for name in self.cache}
+        return out["logits"][0].numpy()

@@ -665,7 +665,7 @@ def asset_bytes(tokenizer: BpeTokenizer) -> bytes:
     byte_ids = [tokenizer.byte_ids[b] for b in range(256)]
     u32(*(NO_ID if i is None else i for i in byte_ids))
     u32(len(tokenizer.merges), *(v for a, b in tokenizer.merges for v in (vocab[a], vocab[b], vocab[a + b])))
-    entries = _token_entries(tokenizer)
+    entries = token_entries(tokenizer)
     u32(len(entries))
     for token_id, flags, data in entries:
         u32(token_id, flags)
@@ -684,7 +684,7 @@ def asset_bytes(tokenizer: BpeTokenizer) -> bytes:
     return bytes(out)
 
 
-def _token_entries(tokenizer: BpeTokenizer) -> list[tuple[int, int, bytes]]:
+def token_entries(tokenizer: BpeTokenizer) -> list[tuple[int, int, bytes]]:
     """(id, TOKEN_* flags, bytes) by id: the decode table and the encode map (model vocabulary entries
     made of byte-level characters).
 

@@ -21,17 +21,18 @@ from mobilekit.stages.convert import coreml_artifact, tflite_artifact
 class GenerateStage(Stage):
     NAME = "generate"
     SUMMARY = "render the Android library and the Swift package from templates"
-    VERSION = 1
+    VERSION = 2  # 2: language-model SDKs
 
     def skip_reason(self, config: Config) -> str | None:
         if not (config.android.enabled or config.ios.enabled):
             return "android.enabled and ios.enabled are both false"
-        if config.model.task == "text-generation":
-            return "the Kotlin and Swift SDKs for text-generation are not in this version (the models, their verification and benchmarks are)"
         return None
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
-        refs = {"model": model_ref(config), "verify": ArtifactRef("verify", "results"), "onnx": ArtifactRef("export", "onnx")}
+        from mobilekit.stages.llm import decoder_ref, is_llm
+
+        source = {"decoder": decoder_ref()} if is_llm(config) else {"onnx": ArtifactRef("export", "onnx")}
+        refs = {"model": model_ref(config), "verify": ArtifactRef("verify", "results"), **source}
         if config.android.enabled:
             for variant in config.convert.tflite:
                 refs[tflite_artifact(variant)] = ArtifactRef("convert", tflite_artifact(variant))
@@ -49,6 +50,10 @@ class GenerateStage(Stage):
         }
 
     def run(self, ctx: StageContext) -> StageOutput:
+        from mobilekit.stages.llm import is_llm
+
+        if is_llm(ctx.config):
+            return _run_llm(ctx)
         from mobilekit.sdk.build_inputs import build_sdk_inputs
 
         config = ctx.config
@@ -71,6 +76,31 @@ class GenerateStage(Stage):
             artifacts["ios"] = ctx.out_dir / "ios"
             metrics["ios_variant"] = inputs.coreml_variant
         return StageOutput(artifacts=artifacts, metrics=metrics)
+
+
+def _run_llm(ctx: StageContext) -> StageOutput:
+    """Language models: the same two artifacts, from ``LlmSdkInputs`` and the LLM generators."""
+    from mobilekit.sdk.llm_inputs import build_llm_sdk_inputs
+
+    config = ctx.config
+    verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
+    inputs = build_llm_sdk_inputs(config, ctx.inputs, ctx.input_metadata, verify, ctx.progress)
+    artifacts, metrics = {}, {"goldens": inputs.golden_counts}
+    if config.android.enabled:
+        from mobilekit.sdk.android.llm_generator import generate_android_llm
+
+        with ctx.progress.task("rendering the Android library"):
+            generate_android_llm(inputs, ctx.out_dir / "android")
+        artifacts["android"] = ctx.out_dir / "android"
+        metrics["android_variant"] = inputs.tflite_variant
+    if config.ios.enabled:
+        from mobilekit.sdk.ios.llm_generator import generate_ios_llm
+
+        with ctx.progress.task("rendering the Swift package"):
+            generate_ios_llm(inputs, ctx.out_dir / "ios")
+        artifacts["ios"] = ctx.out_dir / "ios"
+        metrics["ios_variant"] = inputs.coreml_variant
+    return StageOutput(artifacts=artifacts, metrics=metrics)
 
 
 def _template_versions() -> dict[str, str]:

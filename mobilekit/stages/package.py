@@ -20,8 +20,6 @@ class PackageStage(Stage):
     def skip_reason(self, config: Config) -> str | None:
         if not (config.android.enabled or config.ios.enabled):
             return "android.enabled and ios.enabled are both false"
-        if config.model.task == "text-generation":
-            return "the Kotlin and Swift SDKs for text-generation are not in this version (the models, their verification and benchmarks are)"
         return None
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:

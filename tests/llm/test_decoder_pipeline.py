@@ -113,6 +113,9 @@ def _project(tmp_path, model_path, **sections):
         "convert": {"tflite": ["float32", "int4"], "coreml": []},
         "verify": {"samples": 4, "greedy_prompts": 3, "greedy_tokens": 6},
         "bench": {"host": False, "emulator": False},
+        # The SDKs of a language model are built and tested in tests/sdk_llm/test_llm_sdk.py.
+        "android": {"enabled": False},
+        "ios": {"enabled": False},
     }
     for section, table in sections.items():
         base.setdefault(section, {}).update(table)

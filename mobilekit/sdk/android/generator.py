@@ -7,7 +7,6 @@ the assets (model, vocab, labels, manifest) and ``mobilekit-sdk.json``, which re
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -16,6 +15,7 @@ from typing import Any
 
 from mobilekit.config.names import kotlin_package_problem, maven_id_problem, type_name_problem
 from mobilekit.errors import ConfigError, ModelInputError, SdkBuildError
+from mobilekit.fsutil import sha256_file
 from mobilekit.sdk.android.filters import xml_escape
 from mobilekit.sdk.android.template import AndroidTemplate, load_template
 from mobilekit.sdk.added_tokens import added_tokens
@@ -53,8 +53,8 @@ def generate_android(inputs: SdkInputs, out_dir: Path) -> None:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_assets(inputs, template, context, out_dir)
-        _render_files(template, context, out_dir)
-        _write_json(out_dir / template.paths["provenance"], provenance(inputs, template, context))
+        render_files(template, context, out_dir)
+        write_json(out_dir / template.paths["provenance"], provenance(inputs, template, context))
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)  # never leave a half-written module behind
         raise
@@ -63,7 +63,8 @@ def generate_android(inputs: SdkInputs, out_dir: Path) -> None:
 # -- checks -----------------------------------------------------------------------------------------
 
 
-def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
+def check_names(inputs, generated_types: frozenset[str]) -> None:
+    """The [android] names and the project version, as Kotlin, Maven and a POM need them."""
     for key, value, problem in (
         ("android.package", inputs.android_package, kotlin_package_problem(inputs.android_package)),
         ("android.class_name", inputs.android_class_name, type_name_problem(inputs.android_class_name)),
@@ -73,8 +74,8 @@ def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
         if problem:
             raise ConfigError(f"{key} = {value!r} cannot be used: {problem}")
     name = inputs.android_class_name
-    if name in template.generated_types or name in REFERENCED_NAMES:
-        what = "a type the generated library defines" if name in template.generated_types else "a type the generated code uses"
+    if name in generated_types or name in REFERENCED_NAMES:
+        what = "a type the generated library defines" if name in generated_types else "a type the generated code uses"
         raise ConfigError(
             f"android.class_name = {name!r} clashes with {what} in package {inputs.android_package}",
             hint="set [android] class_name to another name, for example " + name + "Model",
@@ -89,6 +90,10 @@ def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
     except ValueError as e:
         raise ConfigError(f"project.name = {inputs.project_name!r} cannot appear in a POM: {e}",
                           hint="remove control characters from the project name") from e
+
+
+def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
+    check_names(inputs, template.generated_types)
     if inputs.task not in TASKS:
         raise SdkBuildError(f"the Android template knows tasks {', '.join(TASKS)}, not {inputs.task!r}")
     if inputs.task == "text-classification" and not inputs.labels:
@@ -139,7 +144,7 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
         "output_name": inputs.output_name,
         "model_sha256": inputs.model_sha256,
         "tflite_variant": inputs.tflite_variant or "unknown",
-        "tflite_sha256": _sha256(Path(inputs.tflite_model)),
+        "tflite_sha256": sha256_file(Path(inputs.tflite_model)),
         "vocab_size": len(inputs.vocab),
         "asset_dir": asset_dir,
         "tokenizer": {
@@ -205,7 +210,7 @@ def environment():
     return env
 
 
-def _render_files(template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
+def render_files(template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
     env = environment()
     for entry in template.files:
         if "tasks" in entry and context["task"] not in entry["tasks"]:
@@ -222,20 +227,12 @@ def _write_assets(inputs: SdkInputs, template: AndroidTemplate, context: dict[st
     assets.mkdir(parents=True)
     shutil.copyfile(inputs.tflite_model, assets / template.assets["model"])
     (assets / template.assets["vocab"]).write_bytes(("\n".join(inputs.vocab) + "\n").encode("utf-8"))
-    _write_json(assets / template.assets["labels"], list(inputs.labels or []))
+    write_json(assets / template.assets["labels"], list(inputs.labels or []))
     manifest = inputs.model_manifest(platform="android")
     manifest["tflite_sha256"] = context["tflite_sha256"]
     manifest["template_version"] = template.version
-    _write_json(assets / template.assets["manifest"], manifest)
+    write_json(assets / template.assets["manifest"], manifest)
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True) + "\n", encoding="utf-8", newline="\n")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

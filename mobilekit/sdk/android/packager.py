@@ -117,8 +117,9 @@ def package_android(module_dir: Path, out_dir: Path, *, run_tests: bool) -> Pack
                     toolchain, [module_dir / paths["kotlin_test"]], classes, test_classes,
                     module_name=kotlin_module_name(module), kotlinc=module["kotlinc"])
                 started = time.monotonic()
+                resources = module_dir / paths["test_resources"] if "test_resources" in paths else None
                 result = run_junit(toolchain, [classes], test_classes, package=module["package"],
-                                   module_dir=module_dir, reports_dir=work / "junit")
+                                   module_dir=module_dir, reports_dir=work / "junit", resources=resources)
                 metrics["test_s"] = round(time.monotonic() - started, 2)
                 metrics.update(tests_run=result.run, tests_passed=result.passed,
                                tests_failed=result.failed, tests_skipped=result.skipped)
@@ -197,7 +198,7 @@ def compile_main(toolchain: Toolchain, source_dirs: Sequence[Path], classes_dir:
 def compile_tests(toolchain: Toolchain, test_dirs: Sequence[Path], main_classes: Path, out_dir: Path, *,
                   module_name: str, kotlinc: dict[str, str]) -> float:
     """kotlinc the JUnit tests for the host JVM (friends of the library: they see `internal`)."""
-    classpath = [main_classes, *JUNIT4_JARS]
+    classpath = [main_classes, toolchain.coroutines, *JUNIT4_JARS]
     argv = [toolchain.kotlinc, *KOTLINC_JVM_FLAGS, "-no-reflect", *_kotlinc_flags(kotlinc), "-classpath", ":".join(map(str, classpath)),
             f"-Xfriend-paths={main_classes}", "-module-name", module_name, "-d", out_dir, *test_dirs]
     return _kotlinc(argv, "the generated JUnit tests")
@@ -215,9 +216,10 @@ def _kotlinc(argv: list, what: str) -> float:
 
 
 def run_junit(toolchain: Toolchain, classes: Sequence[Path], test_classes: Path, *, package: str,
-              module_dir: Path, reports_dir: Path) -> JunitResult:
+              module_dir: Path, reports_dir: Path, resources: Path | None = None) -> JunitResult:
     """Runs the tests of ``package`` with the JUnit console launcher (vintage engine for JUnit 4)."""
-    classpath = [*classes, test_classes, toolchain.stdlib, *JUNIT4_JARS]
+    # Test resources (goldens) are on the classpath, as Gradle puts src/test/resources there.
+    classpath = [*classes, test_classes, *([resources] if resources else []), toolchain.stdlib, toolchain.coroutines, *JUNIT4_JARS]
     argv = [toolchain.java, "-XX:TieredStopAtLevel=1", f"-Dmobilekit.moduleDir={Path(module_dir).resolve()}", "-jar", toolchain.junit_console,
             "--disable-banner", "--details=none", "--class-path", ":".join(map(str, classpath)),
             "--select-package", package, "--reports-dir", reports_dir]

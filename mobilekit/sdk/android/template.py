@@ -31,6 +31,9 @@ class AndroidTemplate:
     test_dependencies: dict[str, dict[str, str]]
     gradle: dict[str, Any]
     kotlinc: dict[str, str]
+    llm_sources: tuple[str, ...] = ()  # real .kt files copied into language-model SDKs (package line rewritten)
+    llm_test_sources: tuple[str, ...] = ()
+    llm_generated_types: frozenset[str] = frozenset()
 
     def as_context(self) -> dict[str, Any]:
         return {
@@ -57,9 +60,10 @@ def load_template() -> AndroidTemplate:
     missing += [f"assets.{k}" for k in REQUIRED_ASSETS if k not in data.get("assets", {})]
     if missing:
         raise SdkBuildError(f"{path} lacks {', '.join(missing)}", hint="the template and this mobilekit version do not match")
-    for entry in data["files"]:
-        if not (TEMPLATES_ROOT / "android" / entry["template"]).is_file():
-            raise SdkBuildError(f"{path} lists {entry['template']}, which does not exist")
+    listed = [entry["template"] for entry in data["files"]] + data.get("llm_sources", []) + data.get("llm_test_sources", [])
+    for name in listed:
+        if not (TEMPLATES_ROOT / "android" / name).is_file():
+            raise SdkBuildError(f"{path} lists {name}, which does not exist")
     return AndroidTemplate(
         version=str(data["version"]),
         paths=dict(data["paths"]),
@@ -70,4 +74,7 @@ def load_template() -> AndroidTemplate:
         test_dependencies=dict(data.get("test_dependencies", {})),
         gradle=dict(data["gradle"]),
         kotlinc=dict(data["kotlinc"]),
+        llm_sources=tuple(data.get("llm_sources", ())),
+        llm_test_sources=tuple(data.get("llm_test_sources", ())),
+        llm_generated_types=frozenset(data.get("llm_generated_types", ())),
     )
