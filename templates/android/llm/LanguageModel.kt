@@ -117,6 +117,9 @@ open class LanguageModel(
 class ChatSession internal constructor(private val model: LanguageModel, systemPrompt: String?) {
     private val history = ArrayList<ChatMessage>()
 
+    // Bumped by reset(): a turn that ends after a reset does not bring the old conversation back.
+    private var epoch = 0
+
     init {
         if (systemPrompt != null) history.add(ChatMessage(ChatRole.SYSTEM, systemPrompt))
     }
@@ -125,27 +128,33 @@ class ChatSession internal constructor(private val model: LanguageModel, systemP
 
     /** Streams the reply to [text]. */
     fun send(text: String, config: GenerationConfig = GenerationConfig()): Flow<String> {
-        val turn = messages + ChatMessage(ChatRole.USER, text)
-        return model.stream(config, reuseCache = true, onDone = { record(turn, it) }) { model.encodeChat(turn) }
+        val (turn, started) = begin(text)
+        return model.stream(config, reuseCache = true, onDone = { record(turn, started, it) }) { model.encodeChat(turn) }
     }
 
     /** [send], on the calling thread. */
     @JvmOverloads
     fun sendBlocking(text: String, config: GenerationConfig = GenerationConfig(), onText: (String) -> Unit = {}): GenerationResult {
-        val turn = messages + ChatMessage(ChatRole.USER, text)
+        val (turn, started) = begin(text)
         val result = model.blocking(model.encodeChat(turn), config, onText)
-        record(turn, result)
+        record(turn, started, result)
         return result
     }
 
-    /** Forgets the conversation (the system prompt stays). */
+    /** Forgets the conversation (the system prompt stays); a reply still being generated is dropped. */
     fun reset() = synchronized(history) {
         val system = history.firstOrNull()?.takeIf { it.role == ChatRole.SYSTEM }
         history.clear()
         if (system != null) history.add(system)
+        epoch++
     }
 
-    private fun record(turn: List<ChatMessage>, result: GenerationResult) = synchronized(history) {
+    private fun begin(text: String): Pair<List<ChatMessage>, Int> = synchronized(history) {
+        (history + ChatMessage(ChatRole.USER, text)) to epoch
+    }
+
+    private fun record(turn: List<ChatMessage>, started: Int, result: GenerationResult) = synchronized(history) {
+        if (epoch != started) return@synchronized
         history.clear()
         history.addAll(turn)
         history.add(ChatMessage(ChatRole.ASSISTANT, result.text))

@@ -182,6 +182,19 @@ class LanguageModelTest {
     }
 
     @Test
+    fun resetDuringAReplyDropsThatReply() {
+        val backend = ScriptedBackend(contextLength = 256, delayMs = 20)
+        val session = model(backend).newSession("Be brief.")
+        backend.started = CountDownLatch(3)
+        val turn = Thread { session.sendBlocking("Hi!", GenerationConfig(maxNewTokens = 10)) }
+        turn.start()
+        backend.started!!.await(10, TimeUnit.SECONDS)
+        session.reset()
+        turn.join(TimeUnit.SECONDS.toMillis(30))
+        assertEquals(listOf(ChatRole.SYSTEM), session.messages.map { it.role })
+    }
+
+    @Test
     fun closeReleasesTheModelAndLaterCallsFail() {
         val backend = ScriptedBackend()
         val model = model(backend)
