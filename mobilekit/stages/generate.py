@@ -7,6 +7,7 @@ variant verify accepted, and golden vectors computed here by the Python tokenize
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from mobilekit.config import Config
@@ -47,6 +48,7 @@ class GenerateStage(Stage):
             "android": {k: v for k, v in vars(config.android).items() if k != "run_tests"},
             "ios": {k: v for k, v in vars(config.ios).items() if k != "run_tests"},
             "templates": _template_versions(),
+            "generators": _generator_sources(),
         }
 
     def run(self, ctx: StageContext) -> StageOutput:
@@ -104,13 +106,25 @@ def _run_llm(ctx: StageContext) -> StageOutput:
 
 
 def _template_versions() -> dict[str, str]:
+    """Each platform's declared version plus a hash of its files: an edited template is never stale."""
+    from mobilekit.fsutil import sha256_tree
     from mobilekit.templating import TEMPLATES_ROOT
 
     versions = {}
     for platform in ("android", "ios"):
-        version_file = TEMPLATES_ROOT / platform / "template.json"
-        versions[platform] = json.loads(version_file.read_text())["version"] if version_file.exists() else "missing"
+        folder = TEMPLATES_ROOT / platform
+        version_file = folder / "template.json"
+        declared = json.loads(version_file.read_text())["version"] if version_file.exists() else "missing"
+        versions[platform] = f"{declared}+{sha256_tree(folder)[:16]}" if folder.is_dir() else declared
     return versions
+
+
+def _generator_sources() -> str:
+    """A hash of the code that writes the SDKs and their goldens: changed code regenerates them."""
+    from mobilekit.fsutil import sha256_tree
+
+    package = Path(__file__).resolve().parents[1]
+    return "".join(sha256_tree(package / folder)[:16] for folder in ("sdk", "llm"))
 
 
 def choose_variant(requested: str, candidates: list[str], verify: dict, prefix: str, sizes: dict[str, int]) -> str:

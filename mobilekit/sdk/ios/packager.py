@@ -260,6 +260,26 @@ let package = Package(
 
 
 def _client_source(module: str, class_name: str, task: str) -> str:
+    if task == "text-generation":
+        return f"""// Check-only: the public API of {module}, used the way an app uses it.
+import {module}
+
+@available(iOS 18.0, macOS 15.0, *)
+func useTheModel() async throws -> [String] {{
+    let model = try await {class_name}(computeUnits: .cpuAndNeuralEngine)
+    let session = model.makeSession(systemPrompt: "Be brief.")
+    var reply = ""
+    for try await piece in session.send("Hi!", config: try GenerationConfig(maxNewTokens: 8, temperature: 0.7, topK: 40)) {{
+        reply += piece
+    }}
+    let result = try model.generateText("Once upon a time", config: try GenerationConfig(maxNewTokens: 4))
+    return [reply, result.text, "\\(String(describing: result.stopReason))", "\\({class_name}.contextLength)"]
+}}
+
+func describe(_ error: Error) -> String {{
+    (error as? GenerationError)?.description ?? "\\(error)"
+}}
+"""
     if task == "text-classification":
         call = ('let labels: [' + class_name + '.Label] = try await model.classify("A sample text.")\n'
                 '    return labels.map { "\\($0.name) \\($0.index) \\($0.probability)" }')

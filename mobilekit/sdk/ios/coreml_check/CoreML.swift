@@ -5,9 +5,10 @@
 // generated package.
 //
 // Mirrors the Swift interface of Apple's Core ML framework as documented at
-// https://developer.apple.com/documentation/coreml (iOS 16 / macOS 13 SDK, Xcode 14-16):
+// https://developer.apple.com/documentation/coreml (iOS 18 / macOS 15 SDK, Xcode 16):
 // MLModel, MLModelConfiguration, MLComputeUnits, MLMultiArray, MLMultiArrayDataType,
-// MLFeatureValue, MLFeatureProvider, MLDictionaryFeatureProvider. Signatures, labels, optionality,
+// MLFeatureValue, MLFeatureProvider, MLDictionaryFeatureProvider, MLModelDescription,
+// MLFeatureDescription, MLMultiArrayConstraint. Signatures, labels, optionality,
 // `throws`/`async` and class-vs-instance members follow Apple's; bodies are placeholders.
 // What this cannot check: availability (`@available` for iOS/macOS is ignored when compiling for
 // Linux) and deprecations; review those against the SDK (docs/ios.md lists them).
@@ -45,6 +46,12 @@ public enum MLMultiArrayDataType: Int, Sendable {
 open class MLModelConfiguration: NSObject {
     open var computeUnits: MLComputeUnits = .all
     open var allowLowPrecisionAccumulationOnGPU: Bool = false
+    /// iOS 18+: the function of a multifunction model this `MLModel` runs (nil: the default one).
+    @available(iOS 18.0, macOS 15.0, *)
+    open var functionName: String? {
+        get { checkOnly() }
+        set { checkOnly() }
+    }
     override public init() {}
 }
 
@@ -66,6 +73,33 @@ open class MLMultiArray: NSObject {
         get { checkOnly() }
         set { checkOnly() }
     }
+}
+
+/// The Swift overlay's storage access (iOS 15.4+ / macOS 12.3+); strides are in scalars.
+extension MLMultiArray {
+    @available(iOS 15.4, macOS 12.3, *)
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { checkOnly() }
+
+    @available(iOS 15.4, macOS 12.3, *)
+    public func withUnsafeMutableBytes<R>(
+        _ body: (UnsafeMutableRawBufferPointer, [Int]) throws -> R
+    ) rethrows -> R { checkOnly() }
+}
+
+/// `class MLMultiArrayConstraint : NSObject, NSSecureCoding` (iOS 11+).
+open class MLMultiArrayConstraint: NSObject {
+    open var shape: [NSNumber] { checkOnly() }
+    open var dataType: MLMultiArrayDataType { checkOnly() }
+}
+
+/// `class MLFeatureDescription : NSObject, NSCopying, NSSecureCoding` (iOS 11+).
+open class MLFeatureDescription: NSObject {
+    open var multiArrayConstraint: MLMultiArrayConstraint? { checkOnly() }
+}
+
+/// `class MLModelDescription : NSObject, NSSecureCoding` (iOS 11+).
+open class MLModelDescription: NSObject {
+    open var inputDescriptionsByName: [String: MLFeatureDescription] { checkOnly() }
 }
 
 /// `class MLFeatureValue : NSObject, NSCopying, NSSecureCoding` (iOS 11+).
@@ -101,6 +135,7 @@ open class MLDictionaryFeatureProvider: NSObject, MLFeatureProvider {
 /// `class MLModel : NSObject` (iOS 11+).
 open class MLModel: NSObject {
     open var configuration: MLModelConfiguration { checkOnly() }
+    open var modelDescription: MLModelDescription { checkOnly() }
 
     public convenience init(contentsOf url: URL) throws { checkOnly() }
     public convenience init(contentsOf url: URL, configuration: MLModelConfiguration) throws { checkOnly() }
