@@ -246,6 +246,35 @@ def standard_sample_cases() -> tuple[dict[str, list[list[float]]], list[SampleCa
     return logits, cases
 
 
+def standard_stop_cases() -> list[StopCase]:
+    """Stop rules on hand-made token streams (one piece of text per token; no tokenizer needed)."""
+    chars = lambda text: [(100 + i, ch) for i, ch in enumerate(text)]  # noqa: E731 - one token per character
+    spec = [
+        ("earliest_wins", chars("say hello world"), StopCriteria(stop_strings=["world", "hello"]), 1, 64),
+        ("overlapping", chars("xabce"), StopCriteria(stop_strings=["abcd", "bc"]), 1, 64),
+        ("repeated_prefix", chars("aaab tail"), StopCriteria(stop_strings=["aab"]), 1, 64),
+        ("combining_mark", [(1, "ca"), (2, "fe"), (3, "\u0301 ok")], StopCriteria(stop_strings=["cafe"]), 1, 64),
+        ("in_first_delta", [(1, "xyEND tail"), (2, "more")], StopCriteria(stop_strings=["END"]), 1, 64),
+        ("ran_out", chars("no stop here"), StopCriteria(stop_strings=["zz", "ere!"]), 1, 64),
+        ("empty_deltas", [(1, ""), (2, "E"), (3, ""), (4, "N"), (5, "D")], StopCriteria(stop_strings=["END"]), 1, 64),
+        ("stop_token", chars("ab") + [(7, "")] + chars("cd"), StopCriteria({7}, ["zzz"], 100), 1, 64),
+        ("max_new_tokens", chars("abcdefgh"), StopCriteria(stop_strings=["zzz"], max_new_tokens=5), 1, 64),
+        ("context_full", chars("abcdefgh"), StopCriteria(stop_strings=["gh"], max_new_tokens=100), 10, 14),
+        ("emoji_held_back", [(1, "smile \U0001F642"), (2, " ok"), (3, "\U0001F642!")], StopCriteria(stop_strings=["\U0001F642!"]), 1, 64),
+    ]
+    return stop_cases_from(spec)
+
+
+def stop_cases_from(spec) -> list[StopCase]:
+    """(name, events, criteria, prompt tokens, context length) rows -> cases with Python's outcome."""
+    cases = []
+    for name, events, criteria, prompt, context in spec:
+        case = StopCase(name, prompt, context, criteria, events)
+        case.reason, case.chunks, case.accepted = replay_stop(case)
+        cases.append(case)
+    return cases
+
+
 def model_chat_cases(tokenizer, shape_name: str = "model") -> list[ChatCase]:
     """CONVERSATIONS rendered by the model's own tokenizer (transformers' apply_chat_template), with
     and without the generation prompt; None where the template refuses a conversation."""

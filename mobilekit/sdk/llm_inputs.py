@@ -128,7 +128,8 @@ def _goldens(model_dir: Path, tokenizer, shape, spec: DecoderSpec, stop_ids: lis
     from mobilekit.llm import loop_goldens
     from mobilekit.llm.chat_template import render
     from mobilekit.llm.generation import TokenText
-    from mobilekit.llm.sdk_goldens import EXP_INPUTS, RNG_SEEDS, model_chat_cases, standard_sample_cases, write_goldens
+    from mobilekit.llm.sdk_goldens import (EXP_INPUTS, RNG_SEEDS, model_chat_cases, standard_sample_cases,
+                                           standard_stop_cases, write_goldens)
     from mobilekit.sdk.bpe_goldens import build_corpus, corpus_file_text, goldens_file_text
 
     corpus = build_corpus(GOLDEN_SEED)
@@ -137,8 +138,8 @@ def _goldens(model_dir: Path, tokenizer, shape, spec: DecoderSpec, stop_ids: lis
     files = {
         "bpe_corpus.txt": corpus_file_text(corpus),
         "bpe_goldens.txt": goldens_file_text(model_dir, corpus, name="model", seed=GOLDEN_SEED),
-        "sampling_chat_goldens.txt": write_goldens(logits=logits, samples=samples, chats=chats, stops=[], rng_seeds=RNG_SEEDS,
-                                                   exp_inputs=EXP_INPUTS),
+        "sampling_chat_goldens.txt": write_goldens(logits=logits, samples=samples, chats=chats, stops=standard_stop_cases(),
+                                                   rng_seeds=RNG_SEEDS, exp_inputs=EXP_INPUTS),
     }
     # The loop is the same code on both platforms; the recording comes from the model Android ships,
     # else from the Core ML one (through mobilekit's MIL interpreter).

@@ -23,7 +23,7 @@ import numpy as np
 from mobilekit.llm.chat_template import recognise_template
 from mobilekit.llm.sampling import StopCriteria, det_exp
 from mobilekit.llm.sdk_goldens import (CONFIGS, CONVERSATIONS, EXP_INPUTS, RNG_SEEDS, ChatCase, SampleCase, StopCase, replay_sample,
-                                       replay_stop, standard_sample_cases, write_goldens)
+                                       standard_sample_cases, standard_stop_cases, stop_cases_from, write_goldens)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "chat_templates"
 SMOLLM2_DIR = Path(os.environ.get("MOBILEKIT_HOME", Path.home() / ".cache" / "mobilekit")) / "models" / "SmolLM2-135M-Instruct"
@@ -139,7 +139,6 @@ def stop_cases(tokenizer) -> list[StopCase]:
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     story = token_deltas(tokenizer, "the cat sat on the mat. the dog sat on the rug. END of story")
     emoji = token_deltas(tokenizer, "smile \U0001F642 ok \u4e2d\u6587 caf\u00e9 \U0001F642! done")
-    chars = lambda text: [(100 + i, ch) for i, ch in enumerate(text)]  # noqa: E731 - one token per character
     spec = [
         ("span_tokens", story, StopCriteria(stop_strings=["t on th"], max_new_tokens=100), 5, 512),
         ("end_word", story, StopCriteria(stop_strings=["END"], max_new_tokens=100), 5, 512),
@@ -151,20 +150,8 @@ def stop_cases(tokenizer) -> list[StopCase]:
         ("prompt_fills_context", story, StopCriteria(max_new_tokens=100), 8, 8),
         ("emoji_stop", emoji, StopCriteria(stop_strings=["\U0001F642!"], max_new_tokens=100), 3, 512),
         ("cjk_stop", emoji, StopCriteria(stop_strings=["\u6587 ca"], max_new_tokens=100), 3, 512),
-        ("earliest_wins", chars("say hello world"), StopCriteria(stop_strings=["world", "hello"]), 1, 64),
-        ("overlapping", chars("xabce"), StopCriteria(stop_strings=["abcd", "bc"]), 1, 64),
-        ("repeated_prefix", chars("aaab tail"), StopCriteria(stop_strings=["aab"]), 1, 64),
-        ("combining_mark", [(1, "ca"), (2, "fe"), (3, "\u0301 ok")], StopCriteria(stop_strings=["cafe"]), 1, 64),
-        ("in_first_delta", [(1, "xyEND tail"), (2, "more")], StopCriteria(stop_strings=["END"]), 1, 64),
-        ("ran_out", chars("no stop here"), StopCriteria(stop_strings=["zz", "ere!"]), 1, 64),
-        ("empty_deltas", [(1, ""), (2, "E"), (3, ""), (4, "N"), (5, "D")], StopCriteria(stop_strings=["END"]), 1, 64),
     ]
-    cases = []
-    for name, events, criteria, prompt, context in spec:
-        case = StopCase(name, prompt, context, criteria, events)
-        case.reason, case.chunks, case.accepted = replay_stop(case)
-        cases.append(case)
-    return cases
+    return stop_cases_from(spec) + standard_stop_cases()  # plus the hand-made streams every SDK replays
 
 
 def exp_inputs() -> list[float]:

@@ -22,7 +22,7 @@ def _project(root: Path, model: Path, **sections) -> Path:
     base = {
         "project": {"name": "Tiny chat", "version": "0.3.0"},
         "model": {"path": str(model), "task": "text-generation", "sequence_length": 32},
-        "generation": {"context_length": 128, "prefill_lengths": [8, 32]},
+        "generation": {"context_length": 256, "prefill_lengths": [8, 32]},
         "convert": {"tflite": ["float32"], "coreml": ["float16"]},
         "verify": {"samples": 4, "greedy_prompts": 3, "greedy_tokens": 6},
         "bench": {"host": False, "emulator": False},
