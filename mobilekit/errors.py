@@ -8,7 +8,11 @@ from __future__ import annotations
 
 
 class MobilekitError(Exception):
-    """An error a user can act on: a message that says what is wrong, a hint that says how to fix it."""
+    """An error with a message that says what is wrong and a hint that says how to fix it.
+
+    Never raised itself: each failure raises the subclass that names its kind and exit code, and
+    exit 1 (this class's) stays reserved for bugs (``InternalError``).
+    """
 
     EXIT_CODE = 1
     KIND = "error"
@@ -20,6 +24,21 @@ class MobilekitError(Exception):
 
     def to_dict(self) -> dict:
         return {"kind": self.KIND, "message": self.message, "hint": self.hint, "exit_code": self.EXIT_CODE}
+
+
+class InternalError(MobilekitError):
+    """A bug in mobilekit (a broken invariant): exit 1, like an unexpected exception."""
+
+    EXIT_CODE = 1
+    KIND = "internal"
+
+
+class UsageError(MobilekitError):
+    """The command line asks for something impossible: an unknown stage, stages out of order, a
+    stage whose inputs were never built."""
+
+    EXIT_CODE = 2
+    KIND = "usage"
 
 
 class ConfigError(MobilekitError):

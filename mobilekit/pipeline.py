@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mobilekit.config import Config
-from mobilekit.errors import BuildLockedError, MobilekitError, ModelInputError, StageNotAvailableError
+from mobilekit.errors import BuildLockedError, InternalError, MobilekitError, ModelInputError, StageNotAvailableError, UsageError
 from mobilekit.fsutil import replace_dir, sha256_tree, tree_size
 from mobilekit.manifest import ArtifactRecord, Manifest, StageRecord
 from mobilekit.progress import Progress
@@ -78,11 +78,11 @@ def select_stages(start: str | None, stop: str | None) -> list[str]:
     """The stage names from ``start`` to ``stop`` inclusive, in pipeline order."""
     for name in (start, stop):
         if name is not None and name not in STAGE_ORDER:
-            raise MobilekitError(f"unknown stage {name!r}", hint=f"stages, in order: {', '.join(STAGE_ORDER)}")
+            raise UsageError(f"unknown stage {name!r}", hint=f"stages, in order: {', '.join(STAGE_ORDER)}")
     first = STAGE_ORDER.index(start) if start else 0
     last = STAGE_ORDER.index(stop) if stop else len(STAGE_ORDER) - 1
     if first > last:
-        raise MobilekitError(f"--from {start} comes after --to {stop}", hint=f"stages, in order: {', '.join(STAGE_ORDER)}")
+        raise UsageError(f"--from {start} comes after --to {stop}", hint=f"stages, in order: {', '.join(STAGE_ORDER)}")
     return list(STAGE_ORDER[first : last + 1])
 
 
@@ -202,7 +202,7 @@ class Pipeline:
             producer = manifest.stages.get(ref.stage)
             usable = record is not None and (ref.stage == SOURCE or (producer is not None and producer.status == "ok"))
             if not usable or not manifest.artifact_is_intact(record):
-                raise MobilekitError(
+                raise UsageError(
                     f"stage {stage.NAME!r} needs {ref.name!r} from stage {ref.stage!r}, which is missing or out of date",
                     hint=f"run `mobilekit build --to {stage.NAME}` (or `mobilekit {ref.stage}`) first",
                 )
@@ -225,9 +225,9 @@ class Pipeline:
             try:
                 relative = path.resolve().relative_to(out_dir.resolve())
             except ValueError:
-                raise MobilekitError(f"internal: stage {name!r} wrote artifact {artifact!r} outside its folder: {path}") from None
+                raise InternalError(f"internal: stage {name!r} wrote artifact {artifact!r} outside its folder: {path}") from None
             if not path.exists():
-                raise MobilekitError(f"internal: stage {name!r} declared artifact {artifact!r} but did not write {path}")
+                raise InternalError(f"internal: stage {name!r} declared artifact {artifact!r} but did not write {path}")
             records.append(
                 ArtifactRecord(
                     key=f"{name}/{artifact}",

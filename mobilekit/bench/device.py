@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mobilekit.errors import MobilekitError
+from mobilekit.errors import ToolMissingError
 from mobilekit.toolchains.process import ProcessFailed, run, which
 
 REMOTE_DIR = "/data/local/tmp/mobilekit"
@@ -51,7 +51,7 @@ def parse_benchmark_output(text: str) -> dict:
     summary = re.search(rf"Inference timings in us: Init: {_NUMBER}, First inference: {_NUMBER}, "
                         rf"Warmup \(avg\): {_NUMBER}, Inference \(avg\): {_NUMBER}", text)
     if not summary:
-        raise MobilekitError("benchmark_model printed no 'Inference timings in us' line",
+        raise ToolMissingError("benchmark_model printed no 'Inference timings in us' line",
                              hint="is the binary TensorFlow Lite's benchmark_model, and did the model load? See the build log")
     init, first, warmup, avg = (float(x) for x in summary.groups())
     result.update({"init_ms": init / 1000, "first_inference_ms": first / 1000, "warmup_avg_ms": warmup / 1000,
@@ -107,7 +107,7 @@ def run_on_device(device: Device, benchmark_model: Path, models: dict[str, Path]
         try:
             return run([adb, *serial, *args], timeout=timeout)
         except ProcessFailed as e:
-            raise MobilekitError(f"adb {' '.join(args[:2])} failed on {device.serial}: {str(e).splitlines()[0]}") from e
+            raise ToolMissingError(f"adb {' '.join(args[:2])} failed on {device.serial}: {str(e).splitlines()[0]}") from e
 
     adb_run("shell", "mkdir", "-p", REMOTE_DIR)
     adb_run("push", str(benchmark_model), f"{REMOTE_DIR}/benchmark_model")

@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobilekit.errors import MobilekitError, ToolMissingError
+from mobilekit.errors import InternalError, ToolMissingError
 from mobilekit.toolchains.process import ProcessFailed, run, which
 from mobilekit.toolchains.tools import arm64_sysroot_path, mobilekit_home, setup_command, tool
 
@@ -104,14 +104,14 @@ class Emulator:
             try:
                 run(argv, env=env, timeout=GUEST_TIMEOUT_S, cwd=tmp)
             except ProcessFailed as e:
-                raise MobilekitError(f"the ARM64 guest failed on {Path(model).name} ({e.returncode}): {e.output.strip().splitlines()[-1:] or ''}",
+                raise InternalError(f"the ARM64 guest failed on {Path(model).name} ({e.returncode}): {e.output.strip().splitlines()[-1:] or ''}",
                                      hint="run `mobilekit doctor`; the full output is in the build log") from e
             seconds = time.monotonic() - started
             counted, blocks, incomplete = parse_counts(counts.read_text())
             result = json.loads((tmp / "result.json").read_text())
             outputs = np.load(tmp / "outputs.npy")
         if len(counted) != EMPTY_WINDOWS + windows:
-            raise MobilekitError(f"the instruction counter saw {len(counted)} windows, expected {EMPTY_WINDOWS + windows}",
+            raise InternalError(f"the instruction counter saw {len(counted)} windows, expected {EMPTY_WINDOWS + windows}",
                                  hint="is another plugin or a second guest thread interfering?")
         marker = min(counted[:EMPTY_WINDOWS])
         return GuestRun(windows=[w - marker for w in counted[EMPTY_WINDOWS:]], marker_cost=marker, blocks=blocks,
@@ -161,7 +161,8 @@ def build_plugin(qemu_version: str) -> Path:
         try:
             run([gcc, "-shared", "-fPIC", "-O2", "-Wall", "-o", out, src, "-lpthread"], timeout=120)
         except ProcessFailed as e:
-            raise MobilekitError(f"building the qemu plugin failed: {e}") from e
+            raise ToolMissingError(f"building the qemu plugin failed: {e}",
+                                   hint="the emulator needs gcc and the qemu plugin headers: bash setup/install.sh emulator") from e
         os.replace(out, target)  # atomic: a concurrent build never sees half a library
     return target
 

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from mobilekit.errors import MobilekitError
+from mobilekit.errors import InternalError
 
 CHILD_TIMEOUT_S = 7200
 PROBE_RUNS = 3  # inferences after the first, inside the memory window
@@ -216,7 +216,7 @@ def _child(mode: str, request: dict, workdir: Path) -> dict:
     result_path = path.with_suffix(".out.json")
     if proc.returncode != 0 or not result_path.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise MobilekitError(f"the host benchmark child ({mode}) failed with exit code {proc.returncode}:\n{tail}")
+        raise InternalError(f"the host benchmark child ({mode}) failed with exit code {proc.returncode}:\n{tail}")
     return json.loads(result_path.read_text())
 
 

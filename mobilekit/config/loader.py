@@ -246,6 +246,9 @@ def _derive_names(config: Config, where: str) -> Config:
 
 def _check_consistency(config: Config, where: str) -> None:
     model, data = config.model, config.data
+    if config.build_dir.exists() and not config.build_dir.is_dir():
+        raise ConfigError(f"{where}: project.build_dir {config.build_dir} is a file, not a folder",
+                          hint="point project.build_dir (or --build-dir) at a folder; it is created when missing")
     if model.labels is not None:
         if model.task != "text-classification":
             raise ConfigError(f"{where}: model.labels is set but model.task is {model.task!r}", hint="labels only apply to text-classification; remove them")

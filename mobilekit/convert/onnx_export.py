@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from mobilekit.errors import ConversionError, ModelInputError
+from mobilekit.weights import check_safetensors_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -121,6 +122,7 @@ def inspect_model_folder(model_dir: Path) -> ModelFolderInfo:
             f"{model_dir} has no model weights (looked for {', '.join(WEIGHT_FILES)})",
             hint="save the model with model.save_pretrained(folder), or download the full repository",
         )
+    check_safetensors_files(model_dir)
     if not any((model_dir / f).is_file() for f in TOKENIZER_FILES):
         raise ModelInputError(
             f"{model_dir} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)})",

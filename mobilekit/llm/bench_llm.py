@@ -46,7 +46,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mobilekit.errors import ConfigError, MobilekitError
+from mobilekit.errors import ConfigError, InternalError
 
 CHILD_TIMEOUT_S = 7200
 # ARM vs host logits, relative to the largest host logit. Float variants must agree closely. The
@@ -253,7 +253,7 @@ def _child(python: str, mode: str, request: dict, workdir: Path) -> dict:
     result_path = path.with_suffix(".out.json")
     if proc.returncode != 0 or not result_path.exists():
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise MobilekitError(f"the text-generation benchmark child ({mode}) failed with exit code {proc.returncode}:\n{tail}")
+        raise InternalError(f"the text-generation benchmark child ({mode}) failed with exit code {proc.returncode}:\n{tail}")
     return json.loads(result_path.read_text())
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mobilekit.errors import ModelInputError
 from mobilekit.llm.kv_decoder import SUPPORTED_ARCHITECTURES
+from mobilekit.weights import check_safetensors_files
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 GGUF_RECIPE = ("load it with transformers (AutoModelForCausalLM.from_pretrained(folder, gguf_file=name) needs "
@@ -59,6 +60,7 @@ def inspect_causal_lm(model_dir: Path) -> CausalLmFolder:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ModelInputError(f"{config_path} is not valid JSON: {e}", hint="restore the file from the model's source") from e
+    check_safetensors_files(model_dir)
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     model_type = text.get("model_type") or config.get("model_type")
     if model_type not in SUPPORTED_ARCHITECTURES:

@@ -7,7 +7,7 @@ from pathlib import Path
 from mobilekit import __version__
 from mobilekit.config import Config
 from mobilekit.fsutil import sha256_tree
-from mobilekit.sdk.golden import TOKENIZER_CORPUS, output_goldens, tokenization_goldens
+from mobilekit.sdk.golden import TOKENIZER_CORPUS, fuzz_goldens_text, output_goldens, tokenization_goldens
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
 
 GOLDEN_OUTPUT_TEXTS = 6
@@ -66,4 +66,5 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         output_goldens=output_goldens(raw, texts, task=config.model.task, labels=description["labels"]),
         input_names=list(description["input_names"]),
         output_name=description["output_name"],
+        fuzz_goldens=fuzz_goldens_text(model_dir, config.model.sequence_length),
     )

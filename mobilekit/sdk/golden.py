@@ -51,6 +51,26 @@ def tokenization_goldens(model_dir: Path, sequence_length: int, texts=TOKENIZER_
     return goldens
 
 
+FUZZ_FILE = "tokenizer_fuzz.txt"
+FUZZ_HEADER = "mkwp-fuzz 1"
+
+
+def fuzz_goldens_text(model_dir: Path, sequence_length: int, seed: int = 0) -> str:
+    """The seeded fuzz corpus (``bpe_goldens.build_corpus``: the hard cases plus 10,000 random strings
+    from all Unicode planes) and the model's own tokenizer's input ids for each, truncated to
+    ``sequence_length`` and unpadded. One text a line: ``<UTF-8 hex, - when empty> <ids>``."""
+    from transformers import AutoTokenizer
+
+    from mobilekit.sdk.bpe_goldens import build_corpus
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    corpus = build_corpus(seed)
+    ids = tokenizer(corpus, truncation=True, max_length=sequence_length)["input_ids"]
+    lines = [f"{FUZZ_HEADER} {len(corpus)} {sequence_length}"]
+    lines += [f"{text.encode('utf-8').hex() or '-'} {','.join(map(str, row))}" for text, row in zip(corpus, ids)]
+    return "\n".join(lines) + "\n"
+
+
 def output_goldens(raw_outputs, texts: list[str], *, task: str, labels: list[str] | None) -> list[OutputGolden]:
     """What the SDK wrapper must return for each raw model output (the post-processing contract)."""
     import numpy as np

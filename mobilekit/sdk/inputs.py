@@ -86,6 +86,7 @@ class SdkInputs:
     output_goldens: list[OutputGolden] = field(default_factory=list)
     input_names: list[str] = field(default_factory=lambda: ["input_ids", "attention_mask", "token_type_ids"])
     output_name: str = "logits"
+    fuzz_goldens: str = ""  # golden.FUZZ_FILE's text: the seeded fuzz corpus and the model tokenizer's ids
 
     def model_manifest(self, *, platform: str) -> dict[str, Any]:
         """The small JSON both SDKs ship next to the model: what it is and how to feed it."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilekit.config import Config
-from mobilekit.errors import ConfigError, MobilekitError, ModelInputError
+from mobilekit.errors import ConfigError, InternalError, ModelInputError
 from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext, StageOutput, register_stage
 
 NEURON_SAMPLE = 1024  # training texts that rank the teacher's feed-forward neurons
@@ -339,7 +339,7 @@ def _check_in_vocabulary_text(original, trimmed, texts: list[str], kept: set[int
         chunk = texts[start : start + 256]
         for text, before, after in zip(chunk, original(chunk)["input_ids"], trimmed(chunk)["input_ids"]):
             if set(before) <= kept and original.convert_ids_to_tokens(before) != trimmed.convert_ids_to_tokens(after):
-                raise MobilekitError(f"internal: the trimmed tokenizer splits in-vocabulary text differently: {text!r}")
+                raise InternalError(f"internal: the trimmed tokenizer splits in-vocabulary text differently: {text!r}")
 
 
 def _teacher_labels(config: Config, teacher_dir: Path) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilekit.sdk.golden import TOKENIZER_CORPUS, output_goldens, tokenization_goldens
+from mobilekit.sdk.golden import TOKENIZER_CORPUS, fuzz_goldens_text, output_goldens, tokenization_goldens
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
 from tests.sdk_ios.inputs import ADDED_TOKEN_TEXTS, add_flagged_tokens
 from tests.tiny_models import make_tiny_bert
@@ -69,6 +69,7 @@ def sdk_inputs(model_dir: Path, tflite: Path, *, task: str = "text-classificatio
         ios_module="SentimentKit", ios_class_name=class_name, coreml_model=None, coreml_variant=None,
         tokenization_goldens=tokenization_goldens(model_dir, sequence_length, texts),
         output_goldens=output_goldens(raw, [f"text {i}" for i in range(len(raw))], task=task, labels=labels),
+        fuzz_goldens=fuzz_goldens_text(model_dir, sequence_length),
     )
 
 
@@ -176,7 +177,8 @@ class Builds:
         results = {}
         for name, module in modules.items():
             results[name] = packager.run_junit(self.toolchain, [classes], test_classes, package=variants[name].android_package,
-                                               module_dir=module, reports_dir=self.root / "variants-junit" / name)
+                                               module_dir=module, reports_dir=self.root / "variants-junit" / name,
+                                               resources=module / paths[name]["test_resources"])
         return {"modules": modules, "inputs": variants, "results": results, "classes": classes}
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mobilekit.sdk.golden import TOKENIZER_CORPUS, output_goldens, tokenization_goldens
+from mobilekit.sdk.golden import TOKENIZER_CORPUS, fuzz_goldens_text, output_goldens, tokenization_goldens
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
 
 SEQUENCE_LENGTH = 16
@@ -101,6 +101,7 @@ def make_inputs(model_dir: Path, *, task: str, module: str, class_name: str, cor
         output_goldens=output_goldens(raw, texts, task=task, labels=labels),
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_name="logits" if task == "text-classification" else "embedding",
+        fuzz_goldens=fuzz_goldens_text(model_dir, SEQUENCE_LENGTH),
     )
 
 

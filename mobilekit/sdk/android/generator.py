@@ -118,8 +118,10 @@ def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
 # -- context ----------------------------------------------------------------------------------------
 
 
-# tokenizer.json's option names -> the Kotlin `AddedToken` parameter names.
 def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, Any]:
+    from mobilekit.sdk.ios.unicode_tables import CLASSES, load, range_lines
+
+    tables = load()  # the measured classes the Swift tokenizer uses too: one source for both
     s = inputs.tokenizer
     strip_accents = s.do_lower_case if s.strip_accents is None else bool(s.strip_accents)
     package_path = inputs.android_package.replace(".", "/")
@@ -160,6 +162,9 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
         },
         "tokenization_goldens": list(inputs.tokenization_goldens),
         "output_goldens": list(inputs.output_goldens),
+        "has_fuzz": bool(inputs.fuzz_goldens),
+        "unicode": tables,
+        "unicode_tables": [(name.upper(), range_lines(tables["classes"][name])) for name in CLASSES],
         "kotlin_main": template.paths["kotlin_main"].format(package_path=package_path),
         "kotlin_test": template.paths["kotlin_test"].format(package_path=package_path),
     }
@@ -190,11 +195,13 @@ def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, 
             "manifest": template.paths["manifest"],
             "consumer_rules": template.paths["consumer_rules"],
             "res": template.paths["res"],
+            "test_resources": template.paths["test_resources"],
         },
         "assets": template.assets,
         "dependencies": template.dependencies,
         "kotlinc": template.kotlinc,
-        "goldens": {"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens)},
+        "goldens": {"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens),
+                    "fuzz": max(0, inputs.fuzz_goldens.count("\n") - 1)},
     }
 
 
@@ -232,6 +239,12 @@ def _write_assets(inputs: SdkInputs, template: AndroidTemplate, context: dict[st
     manifest["tflite_sha256"] = context["tflite_sha256"]
     manifest["template_version"] = template.version
     write_json(assets / template.assets["manifest"], manifest)
+    if inputs.fuzz_goldens:
+        from mobilekit.sdk.golden import FUZZ_FILE
+
+        resources = out_dir / template.paths["test_resources"]
+        resources.mkdir(parents=True, exist_ok=True)
+        (resources / FUZZ_FILE).write_text(inputs.fuzz_goldens, encoding="utf-8", newline="\n")
 
 
 def write_json(path: Path, data: Any) -> None:

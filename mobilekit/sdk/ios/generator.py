@@ -131,7 +131,7 @@ def check_inputs(inputs: SdkInputs, template: IosTemplate) -> None:
 
 
 def build_context(inputs: SdkInputs, template: IosTemplate) -> dict[str, Any]:
-    from mobilekit.sdk.ios.unicode_tables import CLASSES
+    from mobilekit.sdk.ios.unicode_tables import CLASSES, range_lines
 
     check_inputs(inputs, template)
     module, class_name = inputs.ios_module, inputs.ios_class_name
@@ -171,16 +171,11 @@ def build_context(inputs: SdkInputs, template: IosTemplate) -> dict[str, Any]:
         "coreml_sha256": sha256_tree(inputs.coreml_model) if inputs.coreml_model is not None else None,
         "tokenization_count": len(inputs.tokenization_goldens),
         "output_count": len(inputs.output_goldens),
+        "has_fuzz": bool(inputs.fuzz_goldens),
+        "fuzz_count": max(0, inputs.fuzz_goldens.count("\n") - 1),
         "unicode": tables,
-        "unicode_tables": [(swift_names[name], _range_lines(tables["classes"][name])) for name in CLASSES],
+        "unicode_tables": [(swift_names[name], range_lines(tables["classes"][name])) for name in CLASSES],
     }
-
-
-# tokenizer.json's option names -> the Swift `AddedToken` argument names.
-def _range_lines(ranges: list[list[int]], per_line: int = 4) -> list[str]:
-    """Flat ``first, last`` pairs, ``per_line`` pairs to a line, each line ending in a comma."""
-    pairs = [f"0x{first:04X}, 0x{last:04X}," for first, last in ranges]
-    return [" ".join(pairs[i : i + per_line]) for i in range(0, len(pairs), per_line)]
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -226,6 +221,10 @@ def _write_resources(inputs: SdkInputs, template: IosTemplate, context: dict[str
     goldens = root / template.path("goldens", module)
     goldens.parent.mkdir(parents=True, exist_ok=True)
     goldens.write_text(_json(_goldens(inputs)), encoding="utf-8", newline="\n")
+    if inputs.fuzz_goldens:
+        from mobilekit.sdk.golden import FUZZ_FILE
+
+        (goldens.parent / FUZZ_FILE).write_text(inputs.fuzz_goldens, encoding="utf-8", newline="\n")
     provenance = {
         "generator": "mobilekit",
         "mobilekit_version": inputs.mobilekit_version,

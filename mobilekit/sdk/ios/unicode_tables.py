@@ -124,6 +124,12 @@ def load() -> dict:
     return data
 
 
+def range_lines(ranges: list[list[int]], per_line: int = 4) -> list[str]:
+    """Flat ``first, last`` pairs as source lines (Kotlin and Swift array literals), each ending in a comma."""
+    pairs = [f"0x{first:04X}, 0x{last:04X}," for first, last in ranges]
+    return [" ".join(pairs[i : i + per_line]) for i in range(0, len(pairs), per_line)]
+
+
 def dump(data: dict) -> str:
     lines = ["{", f'  "tokenizers_version": {json.dumps(data["tokenizers_version"])},', '  "classes": {']
     for i, name in enumerate(CLASSES):
