@@ -124,7 +124,7 @@ def _generator_sources() -> str:
     from mobilekit.fsutil import sha256_tree
 
     package = Path(__file__).resolve().parents[1]
-    return "".join(sha256_tree(package / folder)[:16] for folder in ("sdk", "llm"))
+    return "".join(sha256_tree(path)[:16] for path in (package / "sdk", package / "llm", Path(__file__)))
 
 
 def choose_variant(requested: str, candidates: list[str], verify: dict, prefix: str, sizes: dict[str, int]) -> str:
