@@ -15,7 +15,7 @@ GOLDEN_OUTPUT_TEXTS = 6
 
 def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str, dict], verify: dict) -> SdkInputs:
     from mobilekit.convert.onnx_export import reference_outputs, tokenize
-    from mobilekit.stages.generate import choose_variant
+    from mobilekit.sdk.variants import shipped_models
 
     model_dir = inputs["model"]
     description = metadata["onnx"]
@@ -23,17 +23,7 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
     vocab_file = model_dir / "vocab.txt"
     vocab = vocab_file.read_text(encoding="utf-8").splitlines()
 
-    tflite_variant = tflite_model = coreml_variant = coreml_model = None
-    if config.android.enabled:
-        sizes = {v: inputs[f"tflite-{v}"].stat().st_size for v in config.convert.tflite}
-        tflite_variant = choose_variant(config.android.model_variant, list(config.convert.tflite), verify, "tflite", sizes)
-        tflite_model = inputs[f"tflite-{tflite_variant}"]
-    if config.ios.enabled and config.convert.coreml:
-        from mobilekit.fsutil import tree_size
-
-        sizes = {v: tree_size(inputs[f"coreml-{v}"]) for v in config.convert.coreml}
-        coreml_variant = choose_variant(config.ios.model_variant, list(config.convert.coreml), verify, "coreml", sizes)
-        coreml_model = inputs[f"coreml-{coreml_variant}"]
+    shipped = shipped_models(config, inputs, verify)
 
     texts = [t for t in TOKENIZER_CORPUS if t.strip()][:GOLDEN_OUTPUT_TEXTS]
     encodings = tokenize(model_dir, texts, config.model.sequence_length, description["input_names"])
@@ -56,12 +46,12 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         android_group_id=config.android.group_id,
         android_artifact_id=config.android.artifact_id,
         android_min_sdk=config.android.min_sdk,
-        tflite_model=tflite_model,
-        tflite_variant=tflite_variant,
+        tflite_model=shipped.tflite_model,
+        tflite_variant=shipped.tflite_variant,
         ios_module=config.ios.module,
         ios_class_name=config.ios.class_name,
-        coreml_model=coreml_model,
-        coreml_variant=coreml_variant,
+        coreml_model=shipped.coreml_model,
+        coreml_variant=shipped.coreml_variant,
         tokenization_goldens=tokenization_goldens(model_dir, config.model.sequence_length),
         output_goldens=output_goldens(raw, texts, task=config.model.task, labels=description["labels"]),
         input_names=list(description["input_names"]),

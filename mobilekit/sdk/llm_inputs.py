@@ -84,10 +84,10 @@ def build_llm_sdk_inputs(config, inputs: dict[str, Path], metadata: dict[str, di
     from transformers import AutoTokenizer
 
     from mobilekit import __version__
-    from mobilekit.fsutil import sha256_tree, tree_size
+    from mobilekit.fsutil import sha256_tree
     from mobilekit.llm.chat_template import recognise_tokenizer
     from mobilekit.sdk.bpe_data import asset_bytes, read_bpe_tokenizer
-    from mobilekit.stages.generate import choose_variant
+    from mobilekit.sdk.variants import shipped_models
 
     model_dir = inputs["model"]
     description = metadata["decoder"]
@@ -100,27 +100,19 @@ def build_llm_sdk_inputs(config, inputs: dict[str, Path], metadata: dict[str, di
                               hint="set eos_token_id in the model's generation_config.json or config.json")
     asset = asset_bytes(read_bpe_tokenizer(model_dir))
 
-    tflite_variant = tflite_model = coreml_variant = coreml_model = None
-    if config.android.enabled:
-        sizes = {v: inputs[f"tflite-{v}"].stat().st_size for v in config.convert.tflite}
-        tflite_variant = choose_variant(config.android.model_variant, list(config.convert.tflite), verify, "tflite", sizes)
-        tflite_model = inputs[f"tflite-{tflite_variant}"]
-    if config.ios.enabled and config.convert.coreml:
-        sizes = {v: tree_size(inputs[f"coreml-{v}"]) for v in config.convert.coreml}
-        coreml_variant = choose_variant(config.ios.model_variant, list(config.convert.coreml), verify, "coreml", sizes)
-        coreml_model = inputs[f"coreml-{coreml_variant}"]
+    shipped = shipped_models(config, inputs, verify)
 
     with progress.task("recording tokenizer, chat-template and generation-loop goldens"):
-        goldens, counts = _goldens(model_dir, tokenizer, shape, spec, stop_ids, tflite_model, coreml_model)
+        goldens, counts = _goldens(model_dir, tokenizer, shape, spec, stop_ids, shipped.tflite_model, shipped.coreml_model)
     return LlmSdkInputs(
         project_name=config.project.name, version=config.project.version, mobilekit_version=__version__,
         model_sha256=sha256_tree(model_dir), model_type=description.get("model_type", spec.model_type), spec=spec,
         stop_token_ids=stop_ids, chat_shape=shape, tokenizer_asset=asset, goldens=goldens, golden_counts=counts,
         android_package=config.android.package, android_class_name=config.android.class_name,
         android_group_id=config.android.group_id, android_artifact_id=config.android.artifact_id,
-        android_min_sdk=config.android.min_sdk, tflite_model=tflite_model, tflite_variant=tflite_variant,
-        ios_module=config.ios.module, ios_class_name=config.ios.class_name, coreml_model=coreml_model,
-        coreml_variant=coreml_variant,
+        android_min_sdk=config.android.min_sdk, tflite_model=shipped.tflite_model, tflite_variant=shipped.tflite_variant,
+        ios_module=config.ios.module, ios_class_name=config.ios.class_name, coreml_model=shipped.coreml_model,
+        coreml_variant=shipped.coreml_variant,
     )
 
 

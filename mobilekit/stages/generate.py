@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mobilekit.config import Config
-from mobilekit.errors import VerificationError
 from mobilekit.stages import model_ref
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
 from mobilekit.stages.convert import coreml_artifact, tflite_artifact
@@ -125,24 +124,3 @@ def _generator_sources() -> str:
 
     package = Path(__file__).resolve().parents[1]
     return "".join(sha256_tree(path)[:16] for path in (package / "sdk", package / "llm", Path(__file__)))
-
-
-def choose_variant(requested: str, candidates: list[str], verify: dict, prefix: str, sizes: dict[str, int]) -> str:
-    """The variant to ship: the one asked for (it must have passed verify), or the smallest that did."""
-    shipping = set(verify.get("shipping", []))
-    if requested != "auto":
-        name = f"{prefix}-{requested}"
-        if name not in shipping:
-            reasons = verify.get("rejected", {}).get(name) or ["it was not built or verified"]
-            raise VerificationError(
-                f"{name} was asked for but verify did not accept it: {'; '.join(reasons)}",
-                hint="pick another model_variant, or \"auto\" for the smallest accepted one",
-            )
-        return requested
-    accepted = [c for c in candidates if f"{prefix}-{c}" in shipping]
-    if not accepted:
-        raise VerificationError(
-            f"no {prefix} variant passed verification (built: {', '.join(candidates) or 'none'})",
-            hint="see verify/results.json for the reasons; loosen verify.accuracy_budget or add a float variant",
-        )
-    return min(accepted, key=lambda c: (sizes.get(c, 0), candidates.index(c)))
