@@ -29,14 +29,12 @@ import platform
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from mobilekit.errors import InternalError
 
 CHILD_TIMEOUT_S = 7200
 PROBE_RUNS = 3  # inferences after the first, inside the memory window
@@ -202,22 +200,10 @@ def timing_main(request: dict) -> dict:
 
 
 def _child(mode: str, request: dict, workdir: Path) -> dict:
-    import mobilekit
+    from mobilekit.bench.child import run_json_child
 
-    path = workdir / f"{mode}-{abs(hash(json.dumps(request, sort_keys=True)))}.json"
-    path.write_text(json.dumps(request))
-    env = dict(os.environ)
-    package_root = str(Path(mobilekit.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-                "TOKENIZERS_PARALLELISM": "false"})
-    proc = subprocess.run([sys.executable, "-m", "mobilekit.bench.host", mode, str(path)], env=env, capture_output=True,
-                          text=True, timeout=CHILD_TIMEOUT_S)
-    result_path = path.with_suffix(".out.json")
-    if proc.returncode != 0 or not result_path.exists():
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise InternalError(f"the host benchmark child ({mode}) failed with exit code {proc.returncode}:\n{tail}")
-    return json.loads(result_path.read_text())
+    return run_json_child(sys.executable, "mobilekit.bench.host", mode, request, workdir, timeout=CHILD_TIMEOUT_S,
+                          what="the host benchmark child")
 
 
 # -- the parent side -------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mobilekit.errors import ConversionError, ModelInputError
+from mobilekit.toolchains.process import ProcessFailed, child_env, run_logged
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -277,30 +277,19 @@ def _remove(paths) -> None:
 
 
 def _run_driver(request_path: Path, log_path: Path, timeout_s: int) -> None:
-    import mobilekit
-
-    env = dict(os.environ)
-    package_root = str(Path(mobilekit.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # onnx2tf runs onnxsim as a command: our interpreter's bin folder must be on PATH even when
     # the virtual environment is not activated (without onnxsim, shapes stay dynamic and fail).
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env = child_env(PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    cmd = [sys.executable, "-m", "mobilekit.convert._onnx2tf_driver", str(request_path)]
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(cmd)}\n(cwd {request_path.parent})\n")
-        log.flush()
-        try:
-            proc = subprocess.run(cmd, cwd=request_path.parent, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired as e:
-            raise ConversionError(f"onnx2tf took longer than {timeout_s} s and was stopped",
-                                  hint=f"see {log_path}") from e
-    if proc.returncode != 0:
-        raise ConversionError(
-            f"onnx2tf conversion failed (exit code {proc.returncode}): {_last_error_line(log_path)}",
-            hint=f"the full log is in {log_path}")
+    try:
+        run_logged([sys.executable, "-m", "mobilekit.convert._onnx2tf_driver", request_path], log_path=log_path,
+                   cwd=request_path.parent, env=env, timeout=timeout_s)
+    except ProcessFailed as e:
+        if e.returncode == 124:
+            raise ConversionError(f"onnx2tf took longer than {timeout_s} s and was stopped", hint=f"see {log_path}") from e
+        raise ConversionError(f"onnx2tf conversion failed (exit code {e.returncode}): {_last_error_line(log_path)}",
+                              hint=f"the full log is in {log_path}") from e
 
 
 def _last_error_line(log_path: Path) -> str:

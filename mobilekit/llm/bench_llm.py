@@ -40,13 +40,12 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mobilekit.errors import ConfigError, InternalError
+from mobilekit.errors import ConfigError
 
 CHILD_TIMEOUT_S = 7200
 # ARM vs host logits, relative to the largest host logit. Float variants must agree closely. The
@@ -239,22 +238,10 @@ def runtime_versions() -> dict:
 
 
 def _child(python: str, mode: str, request: dict, workdir: Path) -> dict:
-    import mobilekit
+    from mobilekit.bench.child import run_json_child
 
-    path = workdir / f"llm-{mode}-{abs(hash(json.dumps(request, sort_keys=True)))}.json"
-    path.write_text(json.dumps(request))
-    env = dict(os.environ)
-    package_root = str(Path(mobilekit.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
-                "TOKENIZERS_PARALLELISM": "false"})
-    proc = subprocess.run([python, "-m", "mobilekit.llm.bench_llm", mode, str(path)], env=env, capture_output=True,
-                          text=True, timeout=CHILD_TIMEOUT_S)
-    result_path = path.with_suffix(".out.json")
-    if proc.returncode != 0 or not result_path.exists():
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise InternalError(f"the text-generation benchmark child ({mode}) failed with exit code {proc.returncode}:\n{tail}")
-    return json.loads(result_path.read_text())
+    return run_json_child(python, "mobilekit.llm.bench_llm", mode, request, workdir, timeout=CHILD_TIMEOUT_S,
+                          what="the text-generation benchmark child")
 
 
 # -- the parent side: host -----------------------------------------------------------------------

@@ -43,3 +43,41 @@ def run(argv: Sequence[str], *, cwd: Path | None = None, env: dict | None = None
 def which(name: str) -> Path | None:
     found = shutil.which(name)
     return Path(found) if found else None
+
+
+# -- mobilekit's own Python children (converters and benchmarks run in a process of their own) ------
+
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "TF_CPP_MIN_LOG_LEVEL": "2", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def child_env(**extra: str) -> dict:
+    """This process's environment with mobilekit importable by another interpreter (PYTHONPATH), plus ``extra``."""
+    import os
+
+    import mobilekit
+
+    env = dict(os.environ)
+    package_root = str(Path(mobilekit.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra)
+    return env
+
+
+def run_logged(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None, env: dict | None = None,
+               timeout: float | None = None) -> None:
+    """Runs ``argv`` with its output written to ``log_path`` as it comes (long converter runs);
+    raises ProcessFailed (124 on timeout) with the log's last lines."""
+    argv = [str(a) for a in argv]
+    log.debug("run %s (cwd=%s, log %s)", argv, cwd, log_path)
+    with open(log_path, "w", encoding="utf-8") as out:
+        out.write(f"$ {' '.join(argv)}\n(cwd {cwd})\n")
+        out.flush()
+        try:
+            completed = subprocess.run(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        except FileNotFoundError as e:
+            raise ProcessFailed(argv, 127, f"{argv[0]}: not found") from e
+        except subprocess.TimeoutExpired as e:
+            raise ProcessFailed(argv, 124, f"timed out after {timeout}s") from e
+    if completed.returncode != 0:
+        raise ProcessFailed(argv, completed.returncode, Path(log_path).read_text(encoding="utf-8", errors="replace"))
