@@ -10,7 +10,7 @@ from mobilekit.errors import ConfigError
 
 def label_names(config: Config, model_dir: Path) -> list[str] | None:
     """The class names in output order: model.labels, else the model's id2label; None for encoders."""
-    from mobilekit.convert.onnx_export import inspect_model_folder
+    from mobilekit.encoder_folder import inspect_model_folder
 
     if config.model.task != "text-classification":
         return None
@@ -29,7 +29,7 @@ def label_names(config: Config, model_dir: Path) -> list[str] | None:
 
 def describe_model(config: Config, model_dir: Path) -> dict:
     """Task, labels, sequence length and tokenizer settings: travels with every model variant."""
-    from mobilekit.convert.onnx_export import inspect_model_folder
+    from mobilekit.encoder_folder import inspect_model_folder
 
     info = inspect_model_folder(model_dir)
     return {
