@@ -119,7 +119,6 @@ def record(decoder: StepDecoder, text: TokenText, turns: Sequence[Turn]) -> list
     """Runs ``turns`` in one loop (so ``reuse`` turns see the previous turns' cache) and records them."""
     recorder = _Recorder(decoder)
     loop = GenerationLoop(recorder, text)
-    replay_loop = None
     recorded = []
     for turn in turns:
         recorder.calls = []

@@ -54,6 +54,19 @@ class LlmSdkInputs:
     coreml_variant: str | None = None
     task: str = "text-generation"
 
+    def template_facts(self) -> dict:
+        """What both platforms' templates say about the model (the model class, READMEs, test counts)."""
+        return {
+            "model_type": self.model_type,
+            "context_length": self.spec.context_length,
+            "vocab_size": self.spec.vocab_size,
+            "num_layers": self.spec.num_layers,
+            "prefill_lengths": list(self.spec.prefill_lengths),
+            "stop_token_ids": list(self.stop_token_ids),
+            "has_chat": self.chat_shape is not None,
+            "bpe_cases": self.golden_counts.get("tokenizer_texts", 0),
+        }
+
     def model_manifest(self, *, platform: str) -> dict:
         """The small JSON both SDKs ship next to the model: what it is and how to drive it."""
         return {

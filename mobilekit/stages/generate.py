@@ -53,55 +53,35 @@ class GenerateStage(Stage):
     def run(self, ctx: StageContext) -> StageOutput:
         from mobilekit.stages.llm import is_llm
 
-        if is_llm(ctx.config):
-            return _run_llm(ctx)
-        from mobilekit.sdk.build_inputs import build_sdk_inputs
-
         config = ctx.config
         verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
-        with ctx.progress.task("computing golden vectors"):
-            inputs = build_sdk_inputs(config, ctx.inputs, ctx.input_metadata, verify)
-        artifacts, metrics = {}, {}
-        if config.android.enabled:
-            from mobilekit.sdk.android.generator import generate_android
+        metrics: dict[str, Any] = {}
+        if is_llm(config):
+            from mobilekit.sdk.android.llm_generator import generate_android_llm as generate_android
+            from mobilekit.sdk.ios.llm_generator import generate_ios_llm as generate_ios
+            from mobilekit.sdk.llm_inputs import build_llm_sdk_inputs
 
+            inputs = build_llm_sdk_inputs(config, ctx.inputs, ctx.input_metadata, verify, ctx.progress)
+            metrics["goldens"] = inputs.golden_counts
+        else:
+            from mobilekit.sdk.android.generator import generate_android
+            from mobilekit.sdk.build_inputs import build_sdk_inputs
+            from mobilekit.sdk.ios.generator import generate_ios
+
+            with ctx.progress.task("computing golden vectors"):
+                inputs = build_sdk_inputs(config, ctx.inputs, ctx.input_metadata, verify)
+        artifacts = {}
+        if config.android.enabled:
             with ctx.progress.task("rendering the Android library"):
                 generate_android(inputs, ctx.out_dir / "android")
             artifacts["android"] = ctx.out_dir / "android"
             metrics["android_variant"] = inputs.tflite_variant
         if config.ios.enabled:
-            from mobilekit.sdk.ios.generator import generate_ios
-
             with ctx.progress.task("rendering the Swift package"):
                 generate_ios(inputs, ctx.out_dir / "ios")
             artifacts["ios"] = ctx.out_dir / "ios"
             metrics["ios_variant"] = inputs.coreml_variant
         return StageOutput(artifacts=artifacts, metrics=metrics)
-
-
-def _run_llm(ctx: StageContext) -> StageOutput:
-    """Language models: the same two artifacts, from ``LlmSdkInputs`` and the LLM generators."""
-    from mobilekit.sdk.llm_inputs import build_llm_sdk_inputs
-
-    config = ctx.config
-    verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
-    inputs = build_llm_sdk_inputs(config, ctx.inputs, ctx.input_metadata, verify, ctx.progress)
-    artifacts, metrics = {}, {"goldens": inputs.golden_counts}
-    if config.android.enabled:
-        from mobilekit.sdk.android.llm_generator import generate_android_llm
-
-        with ctx.progress.task("rendering the Android library"):
-            generate_android_llm(inputs, ctx.out_dir / "android")
-        artifacts["android"] = ctx.out_dir / "android"
-        metrics["android_variant"] = inputs.tflite_variant
-    if config.ios.enabled:
-        from mobilekit.sdk.ios.llm_generator import generate_ios_llm
-
-        with ctx.progress.task("rendering the Swift package"):
-            generate_ios_llm(inputs, ctx.out_dir / "ios")
-        artifacts["ios"] = ctx.out_dir / "ios"
-        metrics["ios_variant"] = inputs.coreml_variant
-    return StageOutput(artifacts=artifacts, metrics=metrics)
 
 
 def _template_versions() -> dict[str, str]:

@@ -46,17 +46,26 @@ def generate_android(inputs: SdkInputs, out_dir: Path) -> None:
     """Write the Android library module for ``inputs`` into ``out_dir`` (which must not exist yet)."""
     template = load_template()
     _check_inputs(inputs, template)
+    context = template_context(inputs, template)
+    write_module(out_dir, template, context, provenance(inputs, template, context),
+                 lambda root: _write_assets(inputs, template, context, root))
+
+
+def write_module(out_dir: Path, template: AndroidTemplate, context: dict[str, Any], provenance_data: dict[str, Any],
+                 *write_steps) -> None:
+    """Into a fresh ``out_dir``: each of ``write_steps(out_dir)``, the rendered templates, then
+    mobilekit-sdk.json. All or nothing: a failure leaves no half-written module behind."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise SdkBuildError(f"{out_dir} is not empty; the Android module is generated into a fresh folder")
-    context = template_context(inputs, template)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _write_assets(inputs, template, context, out_dir)
+        for step in write_steps:
+            step(out_dir)
         render_files(template, context, out_dir)
-        write_json(out_dir / template.paths["provenance"], provenance(inputs, template, context))
+        write_json(out_dir / template.paths["provenance"], provenance_data)
     except BaseException:
-        shutil.rmtree(out_dir, ignore_errors=True)  # never leave a half-written module behind
+        shutil.rmtree(out_dir, ignore_errors=True)
         raise
 
 
@@ -124,20 +133,8 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
     tables = load()  # the measured classes the Swift tokenizer uses too: one source for both
     s = inputs.tokenizer
     strip_accents = s.do_lower_case if s.strip_accents is None else bool(s.strip_accents)
-    package_path = inputs.android_package.replace(".", "/")
-    asset_dir = template.paths["asset_dir"].format(package=inputs.android_package)
     return {
-        **template.as_context(),
-        "project_name": inputs.project_name,
-        "version": inputs.version,
-        "mobilekit_version": inputs.mobilekit_version,
-        "package": inputs.android_package,
-        "package_path": package_path,
-        "class_name": inputs.android_class_name,
-        "group_id": inputs.android_group_id,
-        "artifact_id": inputs.android_artifact_id,
-        "min_sdk": inputs.android_min_sdk,
-        "task": inputs.task,
+        **module_context(inputs, template),
         "is_classifier": inputs.task == "text-classification",
         "labels": list(inputs.labels or []),
         "sequence_length": inputs.sequence_length,
@@ -145,10 +142,7 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
         "input_names": list(inputs.input_names),
         "output_name": inputs.output_name,
         "model_sha256": inputs.model_sha256,
-        "tflite_variant": inputs.tflite_variant or "unknown",
-        "tflite_sha256": sha256_file(Path(inputs.tflite_model)),
         "vocab_size": len(inputs.vocab),
-        "asset_dir": asset_dir,
         "tokenizer": {
             "do_lower_case": bool(s.do_lower_case),
             "strip_accents": strip_accents,
@@ -165,6 +159,27 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
         "has_fuzz": bool(inputs.fuzz_goldens),
         "unicode": tables,
         "unicode_tables": [(name.upper(), range_lines(tables["classes"][name])) for name in CLASSES],
+    }
+
+
+def module_context(inputs, template: AndroidTemplate) -> dict[str, Any]:
+    """What every module's templates share (encoder or language model): names, paths, the TFLite file."""
+    package_path = inputs.android_package.replace(".", "/")
+    return {
+        **template.as_context(),
+        "task": inputs.task,
+        "project_name": inputs.project_name,
+        "version": inputs.version,
+        "mobilekit_version": inputs.mobilekit_version,
+        "package": inputs.android_package,
+        "package_path": package_path,
+        "class_name": inputs.android_class_name,
+        "group_id": inputs.android_group_id,
+        "artifact_id": inputs.android_artifact_id,
+        "min_sdk": inputs.android_min_sdk,
+        "tflite_variant": inputs.tflite_variant or "unknown",
+        "tflite_sha256": sha256_file(Path(inputs.tflite_model)),
+        "asset_dir": template.paths["asset_dir"].format(package=inputs.android_package),
         "kotlin_main": template.paths["kotlin_main"].format(package_path=package_path),
         "kotlin_test": template.paths["kotlin_test"].format(package_path=package_path),
     }
@@ -172,6 +187,15 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
 
 def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, Any]) -> dict[str, Any]:
     """What made this module, and what the packager needs to know about it (mobilekit-sdk.json)."""
+    return module_provenance(
+        inputs, template, context, model={"sequence_length": inputs.sequence_length}, assets=template.assets,
+        goldens={"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens),
+                 "fuzz": max(0, inputs.fuzz_goldens.count("\n") - 1)})
+
+
+def module_provenance(inputs, template: AndroidTemplate, context: dict[str, Any], *, model: dict[str, Any],
+                      assets: dict[str, str], goldens: dict[str, int]) -> dict[str, Any]:
+    """mobilekit-sdk.json for any module; ``model``, ``assets`` and ``goldens`` are what differs by task."""
     return {
         "generator": {"name": "mobilekit", "version": inputs.mobilekit_version},
         "template": {"name": "android", "version": template.version},
@@ -185,7 +209,7 @@ def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, 
             "source_sha256": inputs.model_sha256,
             "tflite_variant": inputs.tflite_variant,
             "tflite_sha256": context["tflite_sha256"],
-            "sequence_length": inputs.sequence_length,
+            **model,
         },
         "paths": {
             "kotlin_main": context["kotlin_main"],
@@ -197,11 +221,10 @@ def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, 
             "res": template.paths["res"],
             "test_resources": template.paths["test_resources"],
         },
-        "assets": template.assets,
+        "assets": assets,
         "dependencies": template.dependencies,
         "kotlinc": template.kotlinc,
-        "goldens": {"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens),
-                    "fuzz": max(0, inputs.fuzz_goldens.count("\n") - 1)},
+        "goldens": goldens,
     }
 
 

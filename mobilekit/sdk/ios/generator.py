@@ -93,14 +93,7 @@ def generate_ios(inputs: SdkInputs, out_dir: Path) -> None:
 
 def check_inputs(inputs: SdkInputs, template: IosTemplate) -> None:
     """Everything that would make the package fail to compile or behave wrongly, as one clear error."""
-    problems = []
-    if problem := names.swift_module_problem(inputs.ios_module):
-        problems.append(f"ios.module {inputs.ios_module!r}: {problem}")
-    if problem := names.type_name_problem(inputs.ios_class_name):
-        problems.append(f"ios.class_name {inputs.ios_class_name!r}: {problem}")
-    for key, value in (("ios.module", inputs.ios_module), ("ios.class_name", inputs.ios_class_name)):
-        if value in template.reserved_type_names:
-            problems.append(f"{key} {value!r} is the name of a type the Swift package defines itself")
+    problems = name_problems(inputs, template.reserved_type_names)
     if f"{inputs.ios_class_name}Error" in template.reserved_type_names:
         problems.append(f"ios.class_name {inputs.ios_class_name!r}: its error type would clash with the package's own types")
     if inputs.task not in TASKS:
@@ -128,6 +121,19 @@ def check_inputs(inputs: SdkInputs, template: IosTemplate) -> None:
     if problems:
         raise SdkBuildError("cannot generate the Swift package: " + "; ".join(problems),
                             hint="fix the [ios] names in mobilekit.toml, or the model folder")
+
+
+def name_problems(inputs, reserved: frozenset[str]) -> list[str]:
+    """What is wrong with the [ios] module and class names (any task's package)."""
+    problems = []
+    if problem := names.swift_module_problem(inputs.ios_module):
+        problems.append(f"ios.module {inputs.ios_module!r}: {problem}")
+    if problem := names.type_name_problem(inputs.ios_class_name):
+        problems.append(f"ios.class_name {inputs.ios_class_name!r}: {problem}")
+    for key, value in (("ios.module", inputs.ios_module), ("ios.class_name", inputs.ios_class_name)):
+        if value in reserved:
+            problems.append(f"{key} {value!r} is the name of a type the Swift package defines itself")
+    return problems
 
 
 def build_context(inputs: SdkInputs, template: IosTemplate) -> dict[str, Any]:
@@ -226,22 +232,29 @@ def _write_resources(inputs: SdkInputs, template: IosTemplate, context: dict[str
 
         (goldens.parent / FUZZ_FILE).write_text(inputs.fuzz_goldens, encoding="utf-8", newline="\n")
     provenance = {
-        "generator": "mobilekit",
-        "mobilekit_version": inputs.mobilekit_version,
-        "template": "ios",
-        "template_version": template.version,
-        "project": inputs.project_name,
-        "version": inputs.version,
-        "module": module,
-        "class_name": context["class_name"],
-        "task": inputs.task,
-        "model_sha256": inputs.model_sha256,
-        "coreml_variant": context["coreml_variant"],
-        "coreml_sha256": context["coreml_sha256"],
+        **provenance_base(inputs, template.version, context["coreml_variant"], context["coreml_sha256"]),
         "vocab_tokens": len(inputs.vocab),
         "unicode_tables_from_tokenizers": context["unicode"]["tokenizers_version"],
     }
     (root / template.path("provenance", module)).write_text(_json(provenance), encoding="utf-8", newline="\n")
+
+
+def provenance_base(inputs, template_version: str, coreml_variant: str | None, coreml_sha256: str | None) -> dict[str, Any]:
+    """The part of mobilekit-generated.json every package has; the packager reads module, version, class_name, task."""
+    return {
+        "generator": "mobilekit",
+        "mobilekit_version": inputs.mobilekit_version,
+        "template": "ios",
+        "template_version": template_version,
+        "project": inputs.project_name,
+        "version": inputs.version,
+        "module": inputs.ios_module,
+        "class_name": inputs.ios_class_name,
+        "task": inputs.task,
+        "model_sha256": inputs.model_sha256,
+        "coreml_variant": coreml_variant,
+        "coreml_sha256": coreml_sha256,
+    }
 
 
 def _goldens(inputs: SdkInputs) -> dict[str, Any]:
