@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
 from mobilekit.config import load_config
-from mobilekit.errors import ConfigError
+from mobilekit.errors import ConfigError, ToolMissingError
 from mobilekit.progress import Progress
 from mobilekit.runlog import RunLog
 
@@ -34,6 +36,26 @@ def init_project(model_folder: Path, output: Path, *, name: str | None, task: st
 
     atomic_write_text(output, text)
     return output
+
+
+def init_example(name: str, directory: Path) -> Path:
+    from mobilekit.example_projects import copy_example
+
+    return copy_example(name, directory)
+
+
+def setup(components: list[str]) -> None:
+    """Runs the packaged setup script; from a wheel the Python stack goes into this interpreter's environment."""
+    from mobilekit.toolchains.process import run_attached
+    from mobilekit.toolchains.versions import SETUP_DIR, checkout_root
+
+    env = dict(os.environ)
+    if checkout_root() is None:
+        env["MOBILEKIT_PYTHON_TARGET"] = sys.executable
+    code = run_attached(["bash", SETUP_DIR / "install.sh", *components], env=env)
+    if code != 0:
+        what = " ".join(components) or "all components"
+        raise ToolMissingError(f"setup of {what} failed (exit {code})", hint="the lines above say which step failed; fix it and rerun")
 
 
 def _load(config_path: Path, overrides: Iterable[str], build_dir: Path | None):

@@ -57,18 +57,40 @@ def cli():
 
 
 @cli.command()
-@click.argument("model_folder", type=click.Path(path_type=Path))
+@click.argument("model_folder", type=click.Path(path_type=Path), required=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("mobilekit.toml"), show_default=True)
 @click.option("--name", default=None, help="Project name (default: the model folder's name).")
-@click.option("--task", type=click.Choice(["text-classification", "sentence-embedding"]), default=None,
-              help="Default: text-classification when the model has a classification head.")
+@click.option("--task", type=click.Choice(["text-classification", "sentence-embedding", "text-generation"]), default=None,
+              help="Default: what the model's config.json says (a causal LM, a classification head, or an encoder).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(model_folder, output, name, task, force):
-    """Write a commented mobilekit.toml for MODEL_FOLDER."""
+@click.option("--example", default=None, metavar="NAME",
+              help="Instead of MODEL_FOLDER: copy a built-in example (minilm-embeddings, smollm2-chat) into --dir.")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None, help="Where --example goes (default: ./NAME).")
+def init(model_folder, output, name, task, force, example, directory):
+    """Write a commented mobilekit.toml for MODEL_FOLDER (or copy a built-in example)."""
+    from mobilekit import app
+    from mobilekit.errors import UsageError
+
+    if (model_folder is None) == (example is None):
+        raise UsageError("pass either MODEL_FOLDER or --example NAME", hint="e.g. mobilekit init path/to/hf-model-folder")
+    if example is not None:
+        path = app.init_example(example, directory or Path(example))
+    else:
+        path = app.init_project(model_folder, output, name=name, task=task, force=force)
+    click.echo(f"wrote {path}; next: mobilekit build -c {path}", err=True)
+
+
+@cli.command()
+@click.argument("components", nargs=-1)
+def setup(components):
+    """Install the toolchains a build needs (all, or the COMPONENTS named), cached under $MOBILEKIT_HOME.
+
+    Components: python litert-torch kotlin android swift arm64 chromium example-weights smollm2.
+    From an installed wheel, `python` installs the pinned stack into this environment.
+    """
     from mobilekit import app
 
-    path = app.init_project(model_folder, output, name=name, task=task, force=force)
-    click.echo(f"wrote {path}; next: mobilekit build -c {path}", err=True)
+    app.setup(list(components))
 
 
 @cli.command()

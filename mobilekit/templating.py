@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TEMPLATES_ROOT = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES_ROOT = Path(__file__).resolve().parent / "templates"
 
 
 def environment(kind: str, *, autoescape: bool):

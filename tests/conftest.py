@@ -54,3 +54,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     return subprocess.run(
         [sys.executable, "-m", "mobilekit", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+# CI installs every toolchain (.ci/run sets MOBILEKIT_REQUIRE_TOOLCHAINS=1): there a missing one is
+# a broken set-up, and a test that would skip fails instead. On a developer's machine it skips.
+REQUIRE_TOOLCHAINS = os.environ.get("MOBILEKIT_REQUIRE_TOOLCHAINS") == "1"
+
+
+def toolchain_missing(reason: str):
+    """Skips the test for a missing toolchain, or fails it where toolchains are required (CI)."""
+    if REQUIRE_TOOLCHAINS:
+        pytest.fail(f"toolchain required (MOBILEKIT_REQUIRE_TOOLCHAINS=1) but missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+

@@ -163,30 +163,20 @@ def _run_driver(python: Path, request_path: Path, log_path: Path, timeout_s: int
                 module: str = "mobilekit.convert._litert_torch_driver") -> None:
     """Runs ``module`` in the litert-torch environment on ``request_path``; its output goes to
     ``log_path``, a failure becomes a ConversionError with the log's tail."""
-    import mobilekit
-    from mobilekit.toolchains.process import ProcessFailed, run
+    from mobilekit.toolchains.process import ProcessFailed, child_env, run
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("CUDA_VISIBLE_DEVICES", "")
-    env["PYTHONNOUSERSITE"] = "1"
+    env = child_env(TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), CUDA_VISIBLE_DEVICES="")
     argv = [str(python), "-m", module, str(request_path.resolve())]
-    # A folder holding only a link to the mobilekit package: where mobilekit is installed into the
-    # main environment's site-packages, putting that folder on PYTHONPATH would bring numpy 1.26
-    # and ai-edge-litert 2.1 into the child.
-    with tempfile.TemporaryDirectory(prefix="mobilekit-litert-path-") as path_dir:
-        os.symlink(Path(mobilekit.__file__).resolve().parent, Path(path_dir) / "mobilekit")
-        env["PYTHONPATH"] = path_dir
-        header = f"$ {' '.join(argv)}\n(PYTHONPATH={path_dir} -> {Path(mobilekit.__file__).resolve().parent})\n"
-        try:
-            output = run(argv, cwd=request_path.parent, env=env, timeout=timeout_s)
-        except ProcessFailed as e:
-            log_path.write_text(header + e.output, encoding="utf-8")
-            tail = "\n".join(line for line in e.output.strip().splitlines()[-15:])
-            what = (f"took longer than {timeout_s} s and was stopped" if e.returncode == 124
-                    else f"failed (exit code {e.returncode})")
-            raise ConversionError(
-                f"litert-torch conversion {what}:\n{tail}",
-                hint=f"the full log is in {log_path}; if the model's ops are not supported by litert-torch, "
-                     'use convert.tflite_route = "onnx2tf"') from e
+    header = f"$ {' '.join(argv)}\n(PYTHONPATH={env['PYTHONPATH']})\n"
+    try:
+        output = run(argv, cwd=request_path.parent, env=env, timeout=timeout_s)
+    except ProcessFailed as e:
+        log_path.write_text(header + e.output, encoding="utf-8")
+        tail = "\n".join(line for line in e.output.strip().splitlines()[-15:])
+        what = (f"took longer than {timeout_s} s and was stopped" if e.returncode == 124
+                else f"failed (exit code {e.returncode})")
+        raise ConversionError(
+            f"litert-torch conversion {what}:\n{tail}",
+            hint=f"the full log is in {log_path}; if the model's ops are not supported by litert-torch, "
+                 'use convert.tflite_route = "onnx2tf"') from e
     log_path.write_text(header + output, encoding="utf-8")

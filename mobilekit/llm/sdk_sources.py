@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+from mobilekit.templating import TEMPLATES_ROOT
+
+TEMPLATES = TEMPLATES_ROOT
 KOTLIN_DIR = TEMPLATES / "android" / "llm"
 KOTLIN_TEST_DIR = TEMPLATES / "android" / "llm_test"
 SWIFT_DIR = TEMPLATES / "ios" / "llm"

@@ -40,6 +40,16 @@ def run(argv: Sequence[str], *, cwd: Path | None = None, env: dict | None = None
     return completed.stdout
 
 
+def run_attached(argv: Sequence[str], *, env: dict | None = None) -> int:
+    """Runs ``argv`` with this process's terminal (long installs show their own progress); returns the exit code."""
+    argv = [str(a) for a in argv]
+    log.debug("run attached %s", argv)
+    try:
+        return subprocess.run(argv, env=env).returncode
+    except FileNotFoundError:
+        return 127
+
+
 def which(name: str) -> Path | None:
     found = shutil.which(name)
     return Path(found) if found else None
@@ -52,16 +62,38 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
 
 
 def child_env(**extra: str) -> dict:
-    """This process's environment with mobilekit importable by another interpreter (PYTHONPATH), plus ``extra``."""
+    """This process's environment with mobilekit importable by another interpreter, plus ``extra``.
+
+    PYTHONPATH names a folder that holds only a link to the mobilekit package: where mobilekit is
+    installed into an environment's site-packages, putting that folder on the path would bring
+    the whole environment (numpy 1.26, ai-edge-litert 2.1...) into a child of another one."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PYTHONPATH"] = str(mobilekit_only_path())
+    env["PYTHONNOUSERSITE"] = "1"
+    env.update(extra)
+    return env
+
+
+def mobilekit_only_path() -> Path:
+    """A folder under $MOBILEKIT_HOME holding one link, ``mobilekit`` -> this process's package."""
+    import hashlib
     import os
 
     import mobilekit
+    from mobilekit.toolchains.tools import mobilekit_home
 
-    env = dict(os.environ)
-    package_root = str(Path(mobilekit.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(extra)
-    return env
+    package = Path(mobilekit.__file__).resolve().parent
+    folder = mobilekit_home() / "pythonpath" / hashlib.sha256(str(package).encode()).hexdigest()[:12]
+    link = folder / "mobilekit"
+    if not link.is_symlink():
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".mobilekit.{os.getpid()}"
+        temporary.unlink(missing_ok=True)
+        os.symlink(package, temporary)
+        os.replace(temporary, link)  # atomic: parallel builds never see a half-made link
+    return folder
 
 
 def run_logged(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None, env: dict | None = None,

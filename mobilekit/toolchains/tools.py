@@ -18,6 +18,7 @@ from typing import Callable
 
 from mobilekit.errors import ToolMissingError
 from mobilekit.toolchains.process import ProcessFailed, run, which
+from mobilekit.toolchains.versions import checkout_root, pin, python_pins
 
 
 def mobilekit_home() -> Path:
@@ -25,10 +26,9 @@ def mobilekit_home() -> Path:
 
 
 def setup_command(component: str) -> str:
-    """The install command for a component, with the script's real path when the checkout is here."""
-    script = Path(__file__).resolve().parents[2] / "setup" / "install.sh"
-    shown = script if script.exists() else Path("setup/install.sh")
-    return f"bash {shown} {component}"
+    """The install command for a component: the checkout's script, or `mobilekit setup` for a wheel."""
+    root = checkout_root()
+    return f"bash {root / 'setup' / 'install.sh'} {component}" if root else f"mobilekit setup {component}"
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,16 @@ def _kotlin_version(path: Path) -> str | None:
 
 
 def android_jar_path() -> Path:
-    return mobilekit_home() / "android" / "android-23.jar"
+    return mobilekit_home() / "android" / f"android-{pin('ANDROID_API')}.jar"
+
+
+def kotlin_lib_path() -> Path:
+    """kotlinc's own lib folder: the Kotlin stdlib and kotlinx-coroutines jars the SDK links against."""
+    return kotlinc_path().parents[1] / "lib"
+
+
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+JUNIT4_JARS = (Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar"))
 
 
 def swift_chroot_path() -> Path:
@@ -164,25 +173,34 @@ def _swift_probe():
     return str(root), _dpkg_version_in(root, "swiftlang")
 
 
+def _pinned_package(dist: str, purpose: str, pinned: str | None = None) -> "Tool":
+    return Tool(dist, purpose, "python", _python_package(dist, pinned or python_pins().get(dist)))
+
+
 TOOLS: tuple[Tool, ...] = (
-    Tool("torch", "load and run the original model", "python", _python_package("torch", "2.13.0+cpu")),
-    Tool("transformers", "read Hugging Face model folders", "python", _python_package("transformers")),
-    Tool("onnx", "the exported graph", "python", _python_package("onnx")),
-    Tool("onnxruntime", "check the ONNX export", "python", _python_package("onnxruntime")),
-    Tool("onnx2tf", "ONNX -> TensorFlow Lite", "python", _python_package("onnx2tf")),
-    Tool("tensorflow", "TensorFlow Lite conversion and quantization", "python", _python_package("tensorflow")),
-    Tool("ai-edge-litert", "run TFLite models on the host", "python", _python_package("ai-edge-litert")),
-    Tool("coremltools", "Core ML conversion", "python", _python_package("coremltools")),
+    _pinned_package("torch", "load and run the original model", pin("TORCH_BUILD")),
+    _pinned_package("transformers", "read Hugging Face model folders"),
+    _pinned_package("onnx", "the exported graph"),
+    _pinned_package("onnxruntime", "check the ONNX export"),
+    _pinned_package("onnx2tf", "ONNX -> TensorFlow Lite"),
+    _pinned_package("tensorflow", "TensorFlow Lite conversion and quantization"),
+    _pinned_package("ai-edge-litert", "run TFLite models on the host"),
+    _pinned_package("coremltools", "Core ML conversion"),
     Tool("litert-torch", 'torch -> TensorFlow Lite directly (convert.tflite_route = "litert-torch"), own environment', "litert-torch",
          _file(lambda: mobilekit_home() / "venvs" / "litert-torch" / ".complete",
                lambda p: next((d.name[len("litert_torch-"):-len(".dist-info")] for d in p.parent.glob("lib/python*/site-packages/litert_torch-*.dist-info")), None)),
          optional=True),
-    Tool("java", "run kotlinc and the generated JUnit tests", "kotlin", _executable("java", ["-version"], r'version "([\d.]+)'), minimum="17",
+    Tool("java", "run kotlinc and the generated JUnit tests", "kotlin", _executable("java", ["-version"], r'version "([\d.]+)'), minimum=pin("JAVA_MINIMUM"),
          install_override="apt-get install -y openjdk-17-jdk-headless"),
-    Tool("kotlinc", "compile the Android library", "kotlin", _file(kotlinc_path, _kotlin_version), minimum="2.0"),
-    Tool("android.jar (API 23)", "compile against the Android framework", "android", _file(android_jar_path)),
+    Tool("kotlinc", "compile the Android library", "kotlin", _file(kotlinc_path, _kotlin_version), minimum=pin("KOTLIN_VERSION")),
+    Tool("kotlin-stdlib", "the Kotlin runtime the library links against", "kotlin", _file(lambda: kotlin_lib_path() / "kotlin-stdlib.jar")),
+    Tool("kotlinx-coroutines", "Flow and cancellation in the language-model SDK", "kotlin",
+         _file(lambda: kotlin_lib_path() / "kotlinx-coroutines-core-jvm.jar")),
+    Tool(f"android.jar (API {pin('ANDROID_API')})", "compile against the Android framework", "android", _file(android_jar_path)),
+    Tool("framework-res.apk", "link the library's resources (aapt2 -I)", "android", _file(lambda: FRAMEWORK_RES)),
     Tool("aapt2", "compile Android resources (R.txt)", "android", _executable("aapt2", ["version"])),
     Tool("junit", "run the generated Kotlin tests", "android", _file(lambda: Path("/usr/share/java/junit-platform-console-standalone.jar"))),
+    Tool("junit4", "the generated Kotlin tests' API (JUnit 4 + Hamcrest)", "android", _file(lambda: _all_present(JUNIT4_JARS))),
     Tool("swift (trixie chroot)", "build and test the Swift package", "swift", _swift_probe),
     Tool("qemu-aarch64", "ARM64 emulator benchmarks", "arm64", _executable("qemu-aarch64", ["--version"])),
     Tool("arm64 sysroot + LiteRT", "the aarch64 runtime the emulator runs", "arm64", _file(arm64_sysroot_path, _sysroot_litert)),
@@ -190,6 +208,14 @@ TOOLS: tuple[Tool, ...] = (
     Tool("adb", "benchmark on an attached Android device", "android", _executable("adb", ["version"]), optional=True,
          install_override="apt-get install -y adb  (then attach a device with USB debugging on)"),
 )
+
+
+def _all_present(paths: tuple[Path, ...]) -> Path:
+    """The first of ``paths`` when every one exists; otherwise the first missing one (absent)."""
+    return next((p for p in paths if not p.exists()), paths[0])
+
+
+ANDROID_JAR_TOOL = f"android.jar (API {pin('ANDROID_API')})"
 
 
 def tool(name: str) -> Tool:

@@ -16,6 +16,7 @@ from mobilekit.bench.emulator import parse_counts, qemu_available
 from mobilekit.bench.regression import check, compare
 from mobilekit.errors import BenchmarkRegressionError, ConfigError
 from tests.bench.project import BENCH_RUNS, EMULATOR_RUNS, VARIANTS, built_project
+from tests.conftest import toolchain_missing
 
 pytestmark = pytest.mark.slow
 VARIANT_KEYS = [f"tflite-{v}" for v in VARIANTS]
@@ -24,7 +25,7 @@ VARIANT_KEYS = [f"tflite-{v}" for v in VARIANTS]
 @pytest.fixture(scope="module")
 def bench():
     if qemu_available() is not None:
-        pytest.skip(f"ARM64 emulator not installed: {qemu_available()}")
+        toolchain_missing(f"ARM64 emulator not installed: {qemu_available()}")
     return json.loads((built_project() / "build" / "bench" / "bench.json").read_text())
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from mobilekit.toolchains.tools import ANDROID_JAR_TOOL
 from tests.conftest import REPO_ROOT, run_cli
 
 COMMANDS = ["init", "build", "finetune", "distill", "export", "convert", "verify", "bench", "generate", "package", "report", "doctor"]
@@ -110,7 +111,7 @@ def test_doctor_lists_every_tool_with_an_install_command():
     result = run_cli("doctor", "--json")
     assert result.returncode == 0
     tools = {t["name"]: t for t in json.loads(result.stdout)}
-    assert {"torch", "onnx2tf", "kotlinc", "android.jar (API 23)", "aapt2", "swift (trixie chroot)", "qemu-aarch64"} <= set(tools)
+    assert {"torch", "onnx2tf", "kotlinc", ANDROID_JAR_TOOL, "aapt2", "swift (trixie chroot)", "qemu-aarch64"} <= set(tools)
     assert tools["torch"]["found"] and tools["torch"]["version"] == "2.13.0+cpu"
     for tool in tools.values():
         assert tool["install"]

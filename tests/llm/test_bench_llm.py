@@ -9,6 +9,7 @@ import pytest
 
 from mobilekit.errors import ConfigError
 from tests.llm.bench_project import DECODE_TOKENS, PREFILL, PROMPT_TOKENS, VARIANTS, built_llm_project, emulator_reason
+from tests.conftest import toolchain_missing
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_host_figures_exist_and_agree_with_the_timings(bench):
 @pytest.mark.slow
 def test_arm64_counts_repeat_exactly_and_a_token_costs_less_than_a_prefill(bench):
     if emulator_reason():
-        pytest.skip(emulator_reason())
+        toolchain_missing(emulator_reason())
     emulator = bench["emulator"]
     assert emulator["prefill_length"] == max(PREFILL) and emulator["threads"] == 1
     for name in (f"tflite-{v}" for v in VARIANTS):
@@ -78,7 +79,7 @@ def test_the_baseline_check_compares_instructions_per_decoded_token(bench):
     from mobilekit.bench.regression import compare
 
     if emulator_reason():
-        pytest.skip(emulator_reason())
+        toolchain_missing(emulator_reason())
     baseline = json.loads(json.dumps(bench))
     for v in baseline["emulator"]["variants"].values():
         v["instructions_per_inference"] *= 0.5  # the current run now costs twice the baseline's

@@ -13,6 +13,7 @@ import pytest
 
 from mobilekit.report import svg
 from tests.bench.project import VARIANTS, built_project
+from tests.conftest import toolchain_missing
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
@@ -21,7 +22,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 def _chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.skip("chromium is not installed (bash setup/install.sh chromium)")
+        toolchain_missing("chromium is not installed (bash setup/install.sh chromium)")
     return path
 
 

@@ -18,6 +18,7 @@ from mobilekit.sdk.golden import TOKENIZER_CORPUS, fuzz_goldens_text, output_gol
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
 from tests.sdk_ios.inputs import ADDED_TOKEN_TEXTS, add_flagged_tokens
 from tests.tiny_models import make_tiny_bert
+from tests.conftest import toolchain_missing
 
 SEQUENCE_LENGTH = 16  # the tiny models' conversion length (not the hidden size 32: onnx2tf bug)
 # Beyond the shared corpus: special tokens written in the text (matched verbatim by the Hugging
@@ -102,7 +103,7 @@ def toolchain():
     try:
         return Toolchain.find(tests=True)
     except ToolMissingError as e:
-        pytest.skip(f"Android toolchain missing: {e.message} ({e.hint})")
+        toolchain_missing(f"Android toolchain missing: {e.message} ({e.hint})")
 
 
 def real_tflite(model_dir: Path, out: Path) -> Path:

@@ -26,9 +26,9 @@ from tests.sdk_llm.bpe_variants import FLAGGED_TEXTS, make_all
 
 REPO = Path(__file__).resolve().parents[2]
 SMOLLM2 = mobilekit_home() / "models" / "SmolLM2-135M-Instruct"
-KOTLIN_SOURCES = [REPO / "templates/android/llm/ByteLevelBpeTokenizer.kt", REPO / "templates/android/llm_test/BpeGoldenCheck.kt"]
-SWIFT_TOKENIZER = REPO / "templates/ios/llm/ByteLevelBPETokenizer.swift"
-SWIFT_CHECKER = [REPO / "templates/ios/llm_test/BPEGoldenCheck.swift", REPO / "templates/ios/llm_test/BPEGoldens/main.swift"]
+KOTLIN_SOURCES = [REPO / "mobilekit/templates/android/llm/ByteLevelBpeTokenizer.kt", REPO / "mobilekit/templates/android/llm_test/BpeGoldenCheck.kt"]
+SWIFT_TOKENIZER = REPO / "mobilekit/templates/ios/llm/ByteLevelBPETokenizer.swift"
+SWIFT_CHECKER = [REPO / "mobilekit/templates/ios/llm_test/BPEGoldenCheck.swift", REPO / "mobilekit/templates/ios/llm_test/BPEGoldens/main.swift"]
 SWIFT_MODULE = "MobilekitLLM"  # the module name the llm_test sources import (rewritten when generating)
 NAMES = ["tiny", "llama3", "qwen2", "digits", "gpt2split", "smollm2"]
 COUNTS = ("encode", "encodeSpecial", "decode", "stream")
@@ -36,6 +36,7 @@ COUNTS = ("encode", "encodeSpecial", "decode", "stream")
 # Swift 6 language mode; the checker uses `@testable import`, hence -enable-testing in release.
 SWIFT_MANIFEST = f"""// swift-tools-version:6.0
 import PackageDescription
+from tests.conftest import toolchain_missing
 
 let package = Package(
     name: "BPEGoldens",
@@ -137,7 +138,7 @@ def _swift_package(goldens: dict) -> Path:
 
 def _run_swift(goldens: dict) -> dict:
     work = _swift_package(goldens)
-    script = REPO / "setup" / "swift-run.sh"
+    script = REPO / "mobilekit" / "setup" / "swift-run.sh"
     started = time.monotonic()
     build = run([script, work, "swift", "build", "-c", "release", "-Xswiftc", "-enable-testing",
                  "-Xswiftc", "-warnings-as-errors"], timeout=1800)
@@ -182,13 +183,13 @@ def runs(goldens, tmp_path_factory):
 
 def _outcome(runs: dict, language: str) -> dict:
     if runs[language] is None:
-        pytest.skip((_kotlin_missing() if language == "kotlin" else _swift_missing()) or "unavailable")
+        toolchain_missing((_kotlin_missing() if language == "kotlin" else _swift_missing()) or "unavailable")
     return runs[language].result()
 
 
 def _assert_no_mismatch(outcome: dict, name: str, goldens: dict) -> None:
     if name not in goldens["names"]:
-        pytest.skip(f"{name}: no tokenizer (SmolLM2 needs `bash setup/install.sh smollm2`)")
+        toolchain_missing(f"{name}: no tokenizer (SmolLM2 needs `bash setup/install.sh smollm2`)")
     result = outcome["results"].get(name)
     assert result, f"no RESULT line for {name}:\n{outcome['output'][-3000:]}"
     mismatches = [line for line in outcome["output"].splitlines() if line.startswith("MISMATCH")]

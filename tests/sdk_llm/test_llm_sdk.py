@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write_toml
+from tests.conftest import run_cli, write_toml, toolchain_missing
 
 
 def _project(root: Path, model: Path, **sections) -> Path:
@@ -47,7 +47,7 @@ def built(tiny_model, tmp_path_factory):
 
     missing = _kotlin_missing() or _swift_missing()
     if missing:
-        pytest.skip(missing)
+        toolchain_missing(missing)
     root = tmp_path_factory.mktemp("tiny-chat-project")
     config = _project(root, tiny_model)
     result = run_cli("build", "-c", str(config), "--json", timeout=1800)

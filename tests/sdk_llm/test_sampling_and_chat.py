@@ -65,7 +65,7 @@ def test_render_equals_apply_chat_template_byte_for_byte(goldens):
 
 def test_the_real_smollm2_template_and_tokenizer():
     if not (sg.SMOLLM2_DIR / "chat_template.jinja").is_file():
-        pytest.skip("SmolLM2 is not installed (bash setup/install.sh smollm2)")
+        toolchain_missing("SmolLM2 is not installed (bash setup/install.sh smollm2)")
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(sg.SMOLLM2_DIR))
@@ -218,7 +218,7 @@ def kotlin_results(goldens, tmp_path_factory):
     try:
         toolchain = Toolchain.find(tests=True)
     except ToolMissingError as e:
-        pytest.skip(f"Android toolchain missing: {e.message}")
+        toolchain_missing(f"Android toolchain missing: {e.message}")
     root = tmp_path_factory.mktemp("llm-kotlin")
     sources, resources = root / "src", root / "resources"
     sources.mkdir()
@@ -265,6 +265,7 @@ def test_kotlin_matches_python_on_every_golden(kotlin_results, goldens):
 SWIFT_MODULE = "MobilekitLLM"
 PACKAGE_SWIFT = """// swift-tools-version:5.9
 import PackageDescription
+from tests.conftest import toolchain_missing
 
 let package = Package(
     name: "MobilekitLLM",
@@ -287,7 +288,7 @@ def swift_output(goldens, tmp_path_factory):
     from mobilekit.toolchains.tools import mobilekit_home, tool
 
     if not tool("swift (trixie chroot)").status().found:
-        pytest.skip("the Swift chroot is not installed (bash setup/install.sh swift)")
+        toolchain_missing("the Swift chroot is not installed (bash setup/install.sh swift)")
     package = tmp_path_factory.mktemp("llm-swift") / SWIFT_MODULE
     sources, tests = package / "Sources" / SWIFT_MODULE, package / "Tests" / f"{SWIFT_MODULE}Tests"
     (tests / "Goldens").mkdir(parents=True)

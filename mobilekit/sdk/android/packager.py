@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from mobilekit.errors import SdkBuildError, ToolMissingError
+from mobilekit.errors import SdkBuildError
 from mobilekit.sdk.android.aar import AAR_METADATA, AAR_METADATA_PATH, aar_problems, tree_entries, write_deterministic_zip
 from mobilekit.sdk.result import PackageResult
 from mobilekit.toolchains.process import ProcessFailed, run, which
+from mobilekit.toolchains.tools import FRAMEWORK_RES, JUNIT4_JARS
 
 LITERT_STUB_DIR = Path(__file__).resolve().parent / "litert_stub"
 # The upstream artifact whose Java API litert_stub/ declares; tests check that the POM's LiteRT
 # dependency is this very version.
 LITERT_STUB_MIRRORS = "com.google.ai.edge.litert:litert:1.4.1"
-FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
-JUNIT4_JARS = (Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar"))
 # kotlinc runs are short and startup-bound: the C1-only JIT halves their CPU time (measured 16 s
 # -> 9 s user for a generated module) and leaves the class files byte-identical.
 KOTLINC_JVM_FLAGS = ("-J-XX:TieredStopAtLevel=1",)
@@ -62,19 +61,12 @@ class Toolchain:
 
     @classmethod
     def find(cls, *, tests: bool) -> "Toolchain":
-        from mobilekit.toolchains.tools import android_jar_path, kotlinc_path, setup_command, tool
+        from mobilekit.toolchains.tools import ANDROID_JAR_TOOL, android_jar_path, kotlin_lib_path, kotlinc_path, tool
 
-        names = ["java", "kotlinc", "android.jar (API 23)", "aapt2"] + (["junit"] if tests else [])
+        names = ["java", "kotlinc", "kotlin-stdlib", "kotlinx-coroutines", ANDROID_JAR_TOOL, "aapt2", "framework-res.apk"]
+        names += ["junit", "junit4"] if tests else []
         statuses = {name: tool(name).verify() for name in names}
-        kotlinc = kotlinc_path()
-        lib = kotlinc.parents[1] / "lib"
-        needed = [lib / "kotlin-stdlib.jar", lib / "kotlinx-coroutines-core-jvm.jar", FRAMEWORK_RES]
-        if tests:
-            needed += list(JUNIT4_JARS)
-        missing = [str(p) for p in needed if not p.is_file()]
-        if missing:
-            raise ToolMissingError(f"the Android toolchain is incomplete: {', '.join(missing)} not found",
-                                   hint=f"install it with: {setup_command('kotlin')} && {setup_command('android')}")
+        kotlinc, lib = kotlinc_path(), kotlin_lib_path()
         return cls(
             kotlinc=kotlinc,
             kotlin_lib=lib,

@@ -31,7 +31,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import mobilekit
 from mobilekit.errors import SdkBuildError
 from mobilekit.fsutil import atomic_write_bytes, sha256_file
 from mobilekit.sdk.result import PackageResult
@@ -49,7 +48,9 @@ SWIFT_FLAGS = ["-Xswiftc", "-warnings-as-errors", "-Xswiftc", "-strict-concurren
 
 
 def swift_run_script() -> Path:
-    return Path(mobilekit.__file__).resolve().parents[1] / "setup" / "swift-run.sh"
+    from mobilekit.toolchains.versions import SETUP_DIR
+
+    return SETUP_DIR / "swift-run.sh"
 
 
 def package_ios(package_dir: Path, out_dir: Path, *, run_tests: bool) -> PackageResult:
@@ -165,7 +166,7 @@ def _swift(package: Path, argv: list[str], what: str) -> str:
         errors = [line for line in e.output.splitlines() if " error: " in line or ": error:" in line][:20]
         detail = "\n".join(errors) if errors else str(e)
         raise SdkBuildError(f"{what} of the generated Swift package failed:\n{detail}",
-                            hint=f"the package is in {package}; rerun: setup/swift-run.sh {package} {' '.join(argv)}") from e
+                            hint=f"the package is in {package}; rerun: {swift_run_script()} {package} {' '.join(argv)}") from e
 
 
 def _work_dir(module: str, package_dir: Path, suffix: str = "") -> Path:

@@ -11,7 +11,9 @@
 # Runs are serialised with a lock because they share the chroot's mounts.
 set -euo pipefail
 export MOBILEKIT_HOME="${MOBILEKIT_HOME:-$HOME/.cache/mobilekit}"
-source "$(dirname "${BASH_SOURCE[0]}")/components/lib.sh"
+SETUP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export SETUP_DIR
+source "$SETUP_DIR/components/lib.sh"
 
 if [ "$#" -lt 2 ]; then
   echo "usage: $0 <package_dir> <command...>" >&2

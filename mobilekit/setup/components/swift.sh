@@ -79,7 +79,7 @@ final class HelloTests: XCTestCase {
 }
 SWIFT
 exec 9>&-  # swift-run.sh takes the lock itself
-run="$REPO_ROOT/setup/swift-run.sh"
+run="$SETUP_DIR/swift-run.sh"
 bash "$run" "$pkg" swift --version
 bash "$run" "$pkg" swift build
 bash "$run" "$pkg" swift test

@@ -4,14 +4,14 @@
 # $MOBILEKIT_HOME/kotlin/node_modules/kotlin-compiler/bin/kotlinc (npm links only kotlinc-js).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-VERSION=2.4.20
+VERSION=$KOTLIN_VERSION
 dir="$MOBILEKIT_HOME/kotlin"
 kotlinc="$dir/node_modules/kotlin-compiler/bin/kotlinc"
 marker="$dir/.complete-$VERSION"
 
 # A Kotlin 1.9 compiler too: the tests prove a 1.9-level consumer can use the generated library,
 # and kotlinc 2.4 no longer accepts -language-version 1.9.
-OLD_VERSION=1.9.25
+OLD_VERSION=$KOTLIN_CONSUMER_VERSION
 old_dir="$MOBILEKIT_HOME/kotlin-1.9"
 if [ ! -f "$old_dir/.complete-$OLD_VERSION" ]; then
   mkdir -p "$old_dir"

@@ -4,7 +4,7 @@
 #   PYTHONPATH=<sysroot>/opt/site qemu-aarch64 -L <sysroot> -cpu cortex-a76 <sysroot>/usr/bin/python3.11 x.py
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-LITERT=2.3.0
+LITERT=$ARM64_LITERT_VERSION
 dir="$MOBILEKIT_HOME/arm64"
 sysroot="$dir/sysroot"
 marker="$dir/.complete-bookworm-py311-litert$LITERT"

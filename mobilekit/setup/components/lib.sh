@@ -1,6 +1,28 @@
 # Shared helpers for the setup components (sourced, not run).
 set -euo pipefail
 : "${MOBILEKIT_HOME:?run through setup/install.sh}"
+: "${SETUP_DIR:?run through setup/install.sh}"
+# shellcheck source=../versions.env
+source "$SETUP_DIR/versions.env"
+
+# The cache key of a Python environment: its requirement lines (comments and blank lines aside)
+# and the torch build, so editing a comment never rebuilds an environment.
+pins_key() {
+  (grep -v '^[[:space:]]*\(#\|$\)' "$1"; echo "torch==$TORCH_BUILD") | sha256sum | cut -c1-12
+}
+
+# Installs a pinned Python stack into the environment of interpreter $1 from requirement file $2:
+# torch first, alone, so pip takes the CPU build that lies on local disk; everything after is
+# constrained to it so nothing can pull a CUDA build; then a check that nothing changed it.
+pip_install_stack() {
+  local python=$1 requirements=$2 constraints
+  constraints=$(mktemp)
+  echo "torch==$TORCH_BUILD" > "$constraints"
+  "$python" -m pip install -q "torch==$TORCH_VERSION"
+  "$python" -m pip install -q -c "$constraints" -r "$requirements"
+  rm -f "$constraints"
+  "$python" -c "import torch; v = torch.__version__; assert v == '$TORCH_BUILD', f'torch was changed to {v}; expected the CPU build $TORCH_BUILD'"
+}
 
 # Prints the first Debian mirror URI of this machine's apt sources (never hard-coded).
 debian_mirror() {

@@ -4,7 +4,7 @@
 # framework-res.apk and JUnit from the host's Debian.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-API=23
+API=$ANDROID_API
 dir="$MOBILEKIT_HOME/android"
 jar="$dir/android-$API.jar"
 marker="$dir/.complete-api$API"

@@ -8,16 +8,15 @@
 # itself into it: the driver finds mobilekit's light modules through PYTHONPATH.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-PYTHON="${MOBILEKIT_PYTHON:-python3.11}"
+PYTHON="${MOBILEKIT_PYTHON:-python$PYTHON_VERSION}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null || {
+"$PYTHON" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$PYTHON_VERSION'.split('.'))), sys.version" 2>/dev/null || {
   echo "setup: the litert-torch environment needs Python 3.11 (the torch 2.13.0 CPU build is for it); found $("$PYTHON" --version 2>&1). Set MOBILEKIT_PYTHON to a python3.11." >&2
   exit 1
 }
 
-requirements="$REPO_ROOT/setup/litert-torch-requirements.txt"
-constraints="$REPO_ROOT/setup/constraints.txt"
-key=$(cat "$requirements" "$constraints" "$0" | sha256sum | cut -c1-12)
+requirements="$SETUP_DIR/litert-torch-requirements.txt"
+key=$(pins_key "$requirements")
 venv="$MOBILEKIT_HOME/venvs/litert-torch-$key"
 
 if [ ! -f "$venv/.complete" ]; then
@@ -25,13 +24,8 @@ if [ ! -f "$venv/.complete" ]; then
   mkdir -p "$(dirname "$venv")"
   "$PYTHON" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  # torch first, alone: pip takes the CPU build that lies on local disk. Everything after is
-  # constrained to it so nothing can pull a CUDA build.
-  "$venv/bin/pip" install -q torch==2.13.0
-  "$venv/bin/pip" install -q -c "$constraints" -r "$requirements"
+  pip_install_stack "$venv/bin/python" "$requirements"
   "$venv/bin/python" - <<'PY'
-import torch
-assert torch.__version__ == "2.13.0+cpu", f"torch was changed to {torch.__version__}; expected the CPU build 2.13.0+cpu"
 import litert_torch, ai_edge_quantizer, transformers  # noqa: F401  (fail here, not in a build)
 from ai_edge_litert.interpreter import Interpreter  # noqa: F401
 PY

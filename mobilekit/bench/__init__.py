@@ -1,0 +1,1 @@
+"""Benchmarks: host CPU, the ARM64 emulator, an adb device, and the children that time them."""
