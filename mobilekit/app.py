@@ -73,7 +73,7 @@ def build(config_path, overrides, *, build_dir=None, start=None, stop=None, forc
     if run_log is not None:
         run_log.attach(config.build_dir, "build")
     selected = select_stages(start, stop)
-    pipeline = Pipeline(config, progress=Progress(), on_event=lambda stage, msg: echo(f"[{stage}] {msg}"))
+    pipeline = Pipeline(config, progress=Progress(notes=echo), on_event=lambda stage, msg: echo(f"[{stage}] {msg}"))
     return pipeline.run(selected, force=set(selected) if force else set(), strict=strict or config.verify.strict)
 
 
@@ -86,9 +86,19 @@ def run_stage(stage: str, config_path, overrides, *, build_dir=None, force=False
     if run_log is not None:
         run_log.attach(config.build_dir, stage)
     selected = select_stages(None, stage)
-    pipeline = Pipeline(config, progress=Progress(), on_event=lambda name, msg: echo(f"[{name}] {msg}"))
+    pipeline = Pipeline(config, progress=Progress(notes=echo), on_event=lambda name, msg: echo(f"[{name}] {msg}"))
     result = pipeline.run(selected, force={stage} if force else set(), strict=strict or config.verify.strict)
     return result
+
+
+def torchrun_plan(config_path, overrides, *, build_dir=None) -> list[str]:
+    """`mobilekit torchrun`: the training launch `mobilekit build` would make, printed, not run."""
+    from mobilekit.pipeline import Pipeline
+    from mobilekit.scale.launch import plan_lines
+
+    config = _load(config_path, overrides, build_dir)
+    stages = [name for name, stage in Pipeline(config).stages.items() if stage.TRAINS and stage.skip_reason(config) is None]
+    return plan_lines(config, stages)
 
 
 def doctor():

@@ -154,6 +154,17 @@ for _stage in STAGES:
 
 
 @cli.command()
+@_config_options
+def torchrun(config_path, overrides, build_dir, quiet):
+    """Print the torchrun command finetune and distill would start with [compute], and what to run on the other machines (a dry run: nothing starts)."""
+    from mobilekit import app
+
+    _state.quiet = quiet
+    for line in app.torchrun_plan(config_path, overrides, build_dir=build_dir):
+        click.echo(line)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the tool list as JSON.")
 def doctor(as_json):
     """List every external tool a build may need: found or not, version, how to install."""

@@ -33,6 +33,7 @@ log = logging.getLogger("mobilekit.pipeline")
 
 STAGING = ".staging"
 TRASH = ".trash"
+CHECKPOINTS = "checkpoints"  # inside STAGING: the one thing there a later run trusts (fingerprint-checked)
 
 
 @dataclass
@@ -152,6 +153,7 @@ class Pipeline:
             return StageOutcome(name, "cached")
 
         self.on_event(name, "running")
+        checkpoint_dir = self._checkpoint_dir(name, fingerprint, fresh=force) if stage.TRAINS else None
         staging = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self._staging_root()))
         out_dir = staging / name
         out_dir.mkdir()
@@ -164,6 +166,8 @@ class Pipeline:
             log=logging.getLogger(f"mobilekit.stages.{name}"),
             strict=strict,
             input_sha256={k: a.sha256 for k, a in inputs.items()},
+            checkpoint_dir=checkpoint_dir,
+            fingerprint=fingerprint,
         )
         record = StageRecord(
             name=name,
@@ -187,6 +191,8 @@ class Pipeline:
         # files whose sha256 differ from the manifest, so the next run redoes this stage.
         replace_dir(out_dir, self.build_dir / name, self.build_dir / TRASH)
         shutil.rmtree(staging, ignore_errors=True)
+        if checkpoint_dir is not None:  # the stage's outputs now stand for its training
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
         record.status = "ok"
         record.metrics = output.metrics
         record.duration_s = time.monotonic() - started
@@ -259,6 +265,7 @@ class Pipeline:
     def _drop_stage(self, manifest: Manifest, name: str, record: StageRecord) -> None:
         manifest.replace_stage(record, [])
         manifest.save()
+        shutil.rmtree(self._staging_root() / CHECKPOINTS / name, ignore_errors=True)
         target = self.build_dir / name
         if target.exists():
             # Renamed away first, so a half-deleted folder never sits where outputs are expected.
@@ -300,10 +307,27 @@ class Pipeline:
         root.mkdir(parents=True, exist_ok=True)
         return root
 
+    def _checkpoint_dir(self, name: str, fingerprint: str, *, fresh: bool) -> Path:
+        """The stage's checkpoint folder, emptied unless it was made under this very fingerprint
+        (and not when --force asks for a fresh start): a checkpoint never outlives a change."""
+        folder = self._staging_root() / CHECKPOINTS / name
+        tag = folder / "FINGERPRINT"
+        kept = tag.is_file() and tag.read_text(encoding="utf-8").strip() == fingerprint and not fresh
+        if not kept:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            tag.write_text(fingerprint + "\n", encoding="utf-8")
+        return folder
+
     def _clean_leftovers(self) -> None:
-        """Removes folders a killed run left in staging or trash; nothing there is ever trusted."""
-        for leftover in (STAGING, TRASH):
-            shutil.rmtree(self.build_dir / leftover, ignore_errors=True)
+        """Removes folders a killed run left in staging or trash; nothing there is ever trusted,
+        except training checkpoints, which carry the fingerprint they were made under."""
+        shutil.rmtree(self.build_dir / TRASH, ignore_errors=True)
+        staging = self.build_dir / STAGING
+        if staging.is_dir():
+            for leftover in staging.iterdir():
+                if leftover.name != CHECKPOINTS:
+                    shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
 
     def _lock(self):
         return _BuildLock(self.build_dir / ".lock")

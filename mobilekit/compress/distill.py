@@ -162,6 +162,27 @@ def teacher_targets(teacher, tokenizer, texts, settings: DistillSettings):
     return torch.cat(outputs), torch.cat(cls)
 
 
+def shared_teacher_targets(teacher, tokenizer, texts, settings: DistillSettings, world):
+    """``teacher_targets`` computed once in all: each rank runs the teacher on every size-th text
+    and the ranks exchange their shares, so every rank holds every target in text order."""
+    import torch
+
+    if not world.distributed:
+        outputs, cls = teacher_targets(teacher, tokenizer, texts, settings)
+        return outputs.to(world.device), (cls.to(world.device) if cls is not None else None)
+    mine = list(range(world.rank, len(texts), world.size))
+    outputs, cls = teacher_targets(teacher, tokenizer, [texts[i] for i in mine], settings)
+    shares = world.gather((mine, outputs.cpu(), None if cls is None else cls.cpu()))
+    full = torch.zeros((len(texts), *outputs.shape[1:]), dtype=outputs.dtype)
+    full_cls = None if cls is None else torch.zeros((len(texts), *cls.shape[1:]), dtype=cls.dtype)
+    for indices, values, cls_values in shares:
+        full[indices] = values
+        if full_cls is not None:
+            full_cls[indices] = cls_values
+    device = world.device
+    return full.to(device), (full_cls.to(device) if full_cls is not None else None)
+
+
 def distill(
     teacher,
     student,
@@ -176,11 +197,17 @@ def distill(
     log: logging.Logger,
     student_tokenizer=None,
     label: str = "distilling",
+    runtime=None,
 ) -> TrainResult:
     """``student_tokenizer``: the student's own (trimmed) tokenizer when it differs from the
     teacher's. Token positions differ then: hidden states are matched word by word (averaged over
-    each word's pieces), and attention maps cannot be matched."""
+    each word's pieces), and attention maps cannot be matched. ``runtime``: a
+    mobilekit.scale.runtime.TrainRuntime (ranks, checkpoints); default one process."""
     import torch
+
+    from mobilekit.scale.runtime import TrainRuntime
+
+    runtime = runtime or TrainRuntime()
 
     student_tokenizer = student_tokenizer or tokenizer
     by_word = student_tokenizer is not tokenizer
@@ -192,7 +219,7 @@ def distill(
     cached = cached_cls = None
     if not settings.matches_internals:
         with progress.task("teacher outputs on the training text"):
-            cached, cached_cls = teacher_targets(teacher, tokenizer, train_texts, settings)
+            cached, cached_cls = shared_teacher_targets(teacher, tokenizer, train_texts, settings, runtime.world)
     torch.manual_seed(settings.seed)
     projection = None
     if (settings.hidden_weight > 0 or settings.cls_weight > 0) and student.config.hidden_size != teacher.config.hidden_size:
@@ -266,5 +293,6 @@ def distill(
         log=log,
         extra_parameters=tuple(projection.parameters()) if projection is not None else (),
         lengths=[len(text) for text in train_texts],
+        runtime=runtime,
     )
 

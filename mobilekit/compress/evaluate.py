@@ -23,7 +23,7 @@ def predict_logits(model, tokenizer, texts: Sequence[str], max_length: int) -> n
     model.eval()
     with torch.no_grad():
         for indices, batch in iterate(tokenizer, texts, max_length, EVAL_BATCH, model):
-            out[indices] = model(**batch).logits.float().numpy()
+            out[indices] = model(**batch).logits.float().cpu().numpy()
     return out
 
 
@@ -35,7 +35,7 @@ def embed(model, tokenizer, texts: Sequence[str], max_length: int, *, pooling: s
     with torch.no_grad():
         for indices, batch in iterate(tokenizer, texts, max_length, EVAL_BATCH, model):
             hidden = model(**batch).last_hidden_state
-            vectors = pool(hidden, batch["attention_mask"], pooling=pooling, normalize=normalize).numpy()
+            vectors = pool(hidden, batch["attention_mask"], pooling=pooling, normalize=normalize).cpu().numpy()
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[indices] = vectors

@@ -44,7 +44,9 @@ def finetune(
     seed: int,
     progress: Progress,
     log: logging.Logger,
+    runtime=None,
 ) -> TrainResult:
+    """``runtime``: a mobilekit.scale.runtime.TrainRuntime (ranks, checkpoints); default one process."""
     import torch
 
     torch.manual_seed(seed)  # dropout masks
@@ -71,4 +73,5 @@ def finetune(
         progress=progress,
         label="fine-tuning",
         log=log,
+        runtime=runtime,
     )

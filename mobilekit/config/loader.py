@@ -22,6 +22,7 @@ from mobilekit.config.schema import (
     Config,
 )
 from mobilekit.errors import ConfigError
+from mobilekit.scale.compute import check_compute
 
 CONFIG_FILE_NAME = "mobilekit.toml"
 
@@ -278,6 +279,7 @@ def _check_consistency(config: Config, where: str) -> None:
         )
     if model.task == "text-generation":
         _check_generation(config, where)
+    check_compute(config, where)
     if data.validation_fraction + data.test_fraction >= 0.9:
         raise ConfigError(
             f"{where}: data.validation_fraction + data.test_fraction = {data.validation_fraction + data.test_fraction:g} leaves too little to train on",

@@ -23,6 +23,8 @@ COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4", "in
 ENCODER_COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
 DATA_FORMATS = ("auto", "csv", "tsv", "jsonl")
 ARM_CPUS = ("cortex-a76", "cortex-a53")
+BACKENDS = ("auto", "gloo", "nccl")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 REQUIRED = object()  # sentinel: the key must be present in the file
 DERIVED = object()  # sentinel: computed from other keys when absent (see loader.derive_names)
@@ -121,6 +123,17 @@ class DistillConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    processes: int = option(1, "Training processes per machine for finetune and distill: 1 trains inside mobilekit as always; more (or backend = nccl) starts torchrun, one process per GPU on GPUs. The batch sizes stay global and must divide by processes x nodes.", kind="int", min=1, max=1024)
+    nodes: int = option(1, "Machines training together; above 1, run `mobilekit build --set compute.node_rank=R` on every machine with the same config, data and rendezvous (docs/scale.md).", kind="int", min=1, max=1024)
+    node_rank: int = option(0, "This machine's index among the nodes, 0 to nodes - 1; node 0 hosts the rendezvous.", kind="int", min=0, max=1023)
+    rendezvous: str | None = option(None, "host:port on node 0 that every node can reach (needed when nodes > 1), e.g. \"10.0.0.1:29500\".", kind="str")
+    backend: str = option("auto", "torch.distributed backend: gloo trains on CPUs, nccl on CUDA GPUs; auto = gloo, or nccl when more than one process and CUDA is there.", kind="choice", choices=BACKENDS)
+    precision: str = option("fp32", "Training arithmetic: fp32, or bf16 / fp16 autocast (nccl on GPUs only; the weights written stay float32).", kind="choice", choices=PRECISIONS)
+    checkpoint_steps: int = option(0, "Also checkpoint every this many optimizer steps (0: only at the end of each epoch); a killed training resumes from the last checkpoint.", kind="int", min=0, max=10000000)
+
+
+@dataclass(frozen=True)
 class ExportConfig:
     opset: int = option(17, "ONNX opset.", kind="int", min=13, max=20)
     dynamic_length: bool = option(False, "Export a dynamic sequence axis (TFLite and Core ML stay fixed-length).", kind="bool")
@@ -203,6 +216,7 @@ class Config:
     ios: IosConfig
     root: Path
     source: Path | None = None  # the file it was read from, when there was one
+    compute: ComputeConfig = field(default_factory=ComputeConfig)  # how finetune and distill train (not in fingerprints)
 
     @property
     def build_dir(self) -> Path:
@@ -216,6 +230,7 @@ SECTIONS: dict[str, type] = {
     "finetune": FinetuneConfig,
     "generation": GenerationConfig,
     "distill": DistillConfig,
+    "compute": ComputeConfig,
     "export": ExportConfig,
     "convert": ConvertConfig,
     "verify": VerifyConfig,

@@ -18,6 +18,7 @@ _SECTION_HELP = {
     "finetune": "Optional: fine-tune the model on [data] first (full fine-tuning for encoders, LoRA for text-generation).",
     "generation": "text-generation only: the on-device KV cache and the prefill signatures.",
     "distill": "Optional: distill a smaller student.",
+    "compute": "How finetune and distill train: processes, machines, backend, precision, checkpoints (docs/scale.md).",
     "export": "torch -> ONNX (encoders); text-generation: the KV-cache decoder, checked against the full forward.",
     "convert": "ONNX -> TensorFlow Lite and Core ML variants.",
     "verify": "Every variant is checked against the original before it ships.",

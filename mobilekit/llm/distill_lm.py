@@ -301,10 +301,12 @@ def distill_causal_lm(
     log: logging.Logger,
     progress=None,
     timing_seconds: float = 1.0,
+    trainer=None,
 ) -> DistillResult:
     """Distils the model in ``teacher_dir`` into a student written to ``out_dir`` (a complete
     folder). ``progress``: a mobilekit.progress.Progress (silent when None); ``timing_seconds``:
-    how long each model's forward speed is measured."""
+    how long each model's forward speed is measured; ``trainer``: a mobilekit.scale.dispatch.Trainer
+    (processes, checkpoints), default this process."""
     from mobilekit.compress.folders import load_tokenizer, parameter_count, weights_bytes
     from mobilekit.llm.lora import check_out_dir, save_lm_folder
     from mobilekit.llm.model_folder import inspect_causal_lm, load_checked
@@ -322,8 +324,11 @@ def distill_causal_lm(
     check_width(intermediate_size, mlp_width(teacher.config))
     student = _initial_student(teacher, layers, intermediate_size, train, batch_size, log)
     teacher_ppl = perplexity(teacher, validation, batch_size)
-    fitted = _train_student(student, teacher, train, validation, temperature=temperature, epochs=epochs, batch_size=batch_size,
-                            learning_rate=learning_rate, seed=seed, progress=progress, log=log)
+    settings = dict(temperature=temperature, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    if trainer is not None:
+        fitted = trainer.run(_train_student, student, teacher, train, validation, **settings)
+    else:
+        fitted = _train_student(student, teacher, train, validation, **settings, progress=progress, log=log)
     student_ppl = perplexity(student, validation, batch_size)
     save_lm_folder(student, out_dir, source_dir=teacher_dir)
     positions = getattr(teacher.config, "max_position_embeddings", None) or getattr(teacher.config, "n_positions", None)
@@ -352,7 +357,8 @@ def _initial_student(teacher, layers, intermediate_size, train, batch_size, log)
     return build_student(teacher, layers, intermediate_size=intermediate_size, neurons=neurons)
 
 
-def _train_student(student, teacher, train, validation, *, temperature, epochs, batch_size, learning_rate, seed, progress, log):
+def _train_student(student, teacher, train, validation, *, temperature, epochs, batch_size, learning_rate, seed, progress, log,
+                   runtime=None):
     import torch
 
     from mobilekit.llm.lora import fit
@@ -363,4 +369,5 @@ def _train_student(student, teacher, train, validation, *, temperature, epochs, 
     return fit(student, n=len(train), step_loss=lambda indices: distill_loss(student, teacher, [train[i] for i in indices], temperature),
                validation_loss=lambda: mean_nll(student, validation, batch_size), epochs=epochs, batch_size=batch_size,
                learning_rate=learning_rate, patience=None, seed=seed, progress=progress or SilentProgress(),
-               label="distilling", log=log, lengths=[len(w) for w in train])
+               label="distilling", log=log, lengths=[len(w) for w in train], item_weights=[len(w) for w in train],
+               runtime=runtime)

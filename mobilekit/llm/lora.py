@@ -115,14 +115,17 @@ def attach_lora(model, *, rank: int, alpha: float, dropout: float, target_module
 
 def fit(model, *, n: int, step_loss: Callable[[list[int]], "object"], validation_loss: Callable[[], float],
         epochs: int, batch_size: int, learning_rate: float, patience: int | None, seed: int, progress,
-        label: str, log: logging.Logger, lengths: list[int] | None = None) -> FitResult:
+        label: str, log: logging.Logger, lengths: list[int] | None = None, item_weights: list[int] | None = None,
+        runtime=None) -> FitResult:
     """``compress.training.train`` (the loop the encoders use) scored by validation loss, lower is
-    better: the best epoch's trained parameters are restored, a frozen base model is not copied."""
+    better: the best epoch's trained parameters are restored, a frozen base model is not copied.
+    ``item_weights``: tokens each item's loss averages over; ``runtime``: ranks and checkpoints."""
     from mobilekit.compress.training import train
 
     trained = train(model, n=n, step_loss=step_loss, validate=lambda: -validation_loss(), epochs=epochs,
                     batch_size=batch_size, learning_rate=learning_rate, patience=patience, seed=seed,
-                    progress=progress, label=label, log=log, lengths=lengths, weight_decay=0.0)
+                    progress=progress, label=label, log=log, lengths=lengths, weight_decay=0.0,
+                    item_weights=item_weights, runtime=runtime)
     history = [{"epoch": r["epoch"], "train_loss": r["train_loss"], "validation_loss": -r["validation"],
                 "validation_perplexity": math.exp(min(-r["validation"], 700.0))} for r in trained.history]
     for record in history:
@@ -228,10 +231,12 @@ def finetune_lora(
     log: logging.Logger,
     progress=None,
     adapter_dir: Path | None = None,
+    trainer=None,
 ) -> LoraResult:
     """Fine-tunes the model in ``model_dir`` on the chat JSONL ``data_path`` and writes the merged
     model to ``out_dir``. ``progress``: a mobilekit.progress.Progress (silent when None).
-    ``adapter_dir``: also save the best adapter there (peft format; never inside ``out_dir``)."""
+    ``adapter_dir``: also save the best adapter there (peft format; never inside ``out_dir``).
+    ``trainer``: a mobilekit.scale.dispatch.Trainer (processes, checkpoints); default this process."""
     from mobilekit.llm.model_folder import load_checked
     from mobilekit.llm.perplexity import perplexity
 
@@ -254,8 +259,11 @@ def finetune_lora(
     targets = check_target_modules(model, target_modules)
     parameters = sum(p.numel() for p in model.parameters())
     peft_model = attach_lora(model, rank=rank, alpha=alpha, dropout=dropout, target_modules=targets, seed=seed)
-    fitted = _train_adapters(peft_model, train, validation, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                             patience=patience, seed=seed, progress=progress, log=log)
+    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience, seed=seed)
+    if trainer is not None:
+        fitted = trainer.run(_train_adapters, peft_model, train, validation, **settings)
+    else:
+        fitted = _train_adapters(peft_model, train, validation, **settings, progress=progress, log=log)
     after = perplexity(peft_model, validation, batch_size)
     test_after = perplexity(peft_model, test, batch_size) if test else None
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
@@ -273,7 +281,8 @@ def finetune_lora(
     )
 
 
-def _train_adapters(peft_model, train, validation, *, epochs, batch_size, learning_rate, patience, seed, progress, log) -> FitResult:
+def _train_adapters(peft_model, train, validation, *, epochs, batch_size, learning_rate, patience, seed, progress, log,
+                    runtime=None) -> FitResult:
     """``fit`` with the assistant-token loss of the chat examples."""
     import torch
 
@@ -288,4 +297,4 @@ def _train_adapters(peft_model, train, validation, *, epochs, batch_size, learni
     return fit(peft_model, n=len(train), step_loss=step_loss, validation_loss=lambda: mean_nll(peft_model, validation, batch_size),
                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience, seed=seed,
                progress=progress or SilentProgress(), label="LoRA fine-tuning", log=log,
-               lengths=[len(e.input_ids) for e in train])
+               lengths=[len(e.input_ids) for e in train], item_weights=[e.supervised_tokens for e in train], runtime=runtime)

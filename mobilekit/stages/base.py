@@ -38,6 +38,9 @@ class StageContext:
     log: logging.Logger
     strict: bool = False
     input_sha256: dict[str, str] = field(default_factory=dict)  # local name -> sha256 of the input
+    # Training checkpoints: kept across runs (unlike out_dir) while the fingerprint stays the same.
+    checkpoint_dir: Path | None = None
+    fingerprint: str = ""
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Stage:
     SUMMARY: ClassVar[str]
     AVAILABLE: ClassVar[bool] = True  # False: declared in the pipeline, not implemented in this version
     REQUIRED_WHEN_ENABLED: ClassVar[bool] = False  # unavailable + enabled is an error, not a skip
+    TRAINS: ClassVar[bool] = False  # True: gets a checkpoint folder that survives a killed run
 
     def skip_reason(self, config: Config) -> str | None:
         """None when the stage runs for this config, else why it does not (e.g. not enabled)."""

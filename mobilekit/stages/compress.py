@@ -16,6 +16,8 @@ from typing import Any
 
 from mobilekit.config import Config
 from mobilekit.errors import ConfigError, InternalError, ModelInputError
+from mobilekit.scale.compute import precision_parameter
+from mobilekit.scale.dispatch import Trainer
 from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext, StageOutput, register_stage
 
 NEURON_SAMPLE = 1024  # training texts that rank the teacher's feed-forward neurons
@@ -38,6 +40,7 @@ class FinetuneStage(Stage):
     NAME = "finetune"
     SUMMARY = "fine-tune a teacher classifier on the labelled data"
     REQUIRED_WHEN_ENABLED = True
+    TRAINS = True
 
     def skip_reason(self, config: Config) -> str | None:
         return None if config.finetune.enabled else "finetune.enabled = false"
@@ -60,6 +63,7 @@ class FinetuneStage(Stage):
             "labels": list(config.model.labels) if config.model.labels else None,
             "max_length": config.model.sequence_length,
             "data": _data_parameters(config),
+            **precision_parameter(config),
         }
 
     def run(self, ctx: StageContext) -> StageOutput:
@@ -81,12 +85,12 @@ class FinetuneStage(Stage):
         tokenizer = load_tokenizer(source)
         model = classifier_from_encoder(source, labels, config.data.seed)
         max_length = config.model.sequence_length
-        result = finetune(
-            model, tokenizer,
+        result = Trainer(ctx).run(
+            finetune, model, tokenizer,
             train_texts=[e.text for e in corpus.train], train_labels=train_y,
             validation_texts=[e.text for e in corpus.validation], validation_labels=validation_y,
             max_length=max_length, epochs=f.epochs, batch_size=f.batch_size, learning_rate=f.learning_rate,
-            patience=f.patience, seed=config.data.seed, progress=ctx.progress, log=ctx.log,
+            patience=f.patience, seed=config.data.seed,
         )
         folder = save_model_folder(model, ctx.out_dir / "model", tokenizer_from=source, task="text-classification")
         with ctx.progress.task("evaluating the teacher on the test split"):
@@ -115,6 +119,7 @@ class DistillStage(Stage):
     VERSION = 2  # 2: augment, cls_weight, intermediate_size, the evaluation.json artifact
     SUMMARY = "distill a smaller student from the teacher"
     REQUIRED_WHEN_ENABLED = True
+    TRAINS = True
 
     def skip_reason(self, config: Config) -> str | None:
         return None if config.distill.enabled else "distill.enabled = false"
@@ -158,6 +163,7 @@ class DistillStage(Stage):
             "pooling": m.pooling if m.task == "sentence-embedding" else None,
             "normalize": m.normalize if m.task == "sentence-embedding" else None,
             "data": _data_parameters(config),
+            **precision_parameter(config),
         }
 
     def run(self, ctx: StageContext) -> StageOutput:
@@ -204,11 +210,10 @@ class DistillStage(Stage):
         augmented = augment_texts([e.text for e in corpus.train], d.augment, seed=config.data.seed, mask_token=tokenizer.mask_token)
         train_texts = [e.text for e in corpus.train] + augmented
         train_labels = ys["train"] + [None] * len(augmented) if ys["train"] is not None else None
-        result = distill(
-            teacher, student, tokenizer, settings=settings,
+        result = Trainer(ctx).run(
+            distill, teacher, student, tokenizer, trained=1, settings=settings,
             train_texts=train_texts, train_labels=train_labels,
             validation_texts=[e.text for e in corpus.validation], validation_labels=ys["validation"],
-            progress=ctx.progress, log=ctx.log,
         )
         evaluation = _Evaluation(ctx, settings, [e.text for e in corpus.test], ys["test"])
         metrics: dict[str, Any] = {
@@ -274,13 +279,12 @@ class DistillStage(Stage):
             # With trim_min_count > 1 rare words now arrive as smaller pieces: a short distillation
             # on the trimmed tokenization teaches the student to read them (token positions no
             # longer line up: hidden states are matched word by word, attention maps not at all).
-            adaptation = distill(
-                teacher, student, tokenizer, student_tokenizer=trimmed, label="distilling (trimmed vocabulary)",
+            adaptation = Trainer(ctx).run(
+                distill, teacher, student, tokenizer, trained=1, student_tokenizer=trimmed, label="distilling (trimmed vocabulary)",
                 settings=replace(settings, attention_weight=0.0, epochs=d.trim_epochs),
                 train_texts=train_texts + words,
                 train_labels=train_labels + [None] * len(words) if train_labels is not None else None,
                 validation_texts=[e.text for e in corpus.validation], validation_labels=validation_labels,
-                progress=ctx.progress, log=ctx.log,
             )
         save_model_folder(student, folder, tokenizer_from=teacher_dir, task=ctx.config.model.task, copy_tokenizer=False)
         measured = evaluation.measure("trimmed student", student, trimmed, folder)

@@ -15,6 +15,7 @@ from typing import Any
 
 from mobilekit.config import Config
 from mobilekit.errors import ConversionError, VerificationError
+from mobilekit.scale.compute import precision_parameter
 from mobilekit.stages.base import ArtifactRef, StageContext, StageOutput
 
 KV_CHECK_TOLERANCE = 1e-3  # relative to the largest logit: explicit cache vs Hugging Face forward
@@ -49,11 +50,13 @@ def finetune_parameters(config: Config) -> dict[str, Any]:
             "patience": f.patience, "max_train_samples": f.max_train_samples, "lora_rank": f.lora_rank,
             "lora_alpha": f.lora_alpha, "lora_dropout": f.lora_dropout,
             "lora_target_modules": list(f.lora_target_modules) if f.lora_target_modules else None,
-            "max_length": config.model.sequence_length, "split": [d.validation_fraction, d.test_fraction, d.seed]}
+            "max_length": config.model.sequence_length, "split": [d.validation_fraction, d.test_fraction, d.seed],
+            **precision_parameter(config)}
 
 
 def run_finetune(ctx: StageContext) -> StageOutput:
     from mobilekit.llm.lora import finetune_lora
+    from mobilekit.scale.dispatch import Trainer
     from mobilekit.llm.model_folder import inspect_causal_lm
 
     config, f = ctx.config, ctx.config.finetune
@@ -64,7 +67,7 @@ def run_finetune(ctx: StageContext) -> StageOutput:
         epochs=f.epochs, batch_size=f.batch_size, learning_rate=f.learning_rate, patience=f.patience,
         max_train_samples=f.max_train_samples, max_length=config.model.sequence_length,
         validation_fraction=config.data.validation_fraction, test_fraction=config.data.test_fraction,
-        seed=config.data.seed, log=ctx.log, progress=ctx.progress)
+        seed=config.data.seed, log=ctx.log, progress=ctx.progress, trainer=Trainer(ctx))
     ctx.log.info("LoRA: validation perplexity %.4g -> %.4g (best epoch %d of %d)",
                  result.perplexity_before, result.perplexity_after, result.best_epoch, result.epochs_run)
     metrics = {k: v for k, v in result.to_dict().items() if k != "out_dir"}
@@ -77,7 +80,8 @@ def distill_parameters(config: Config) -> dict[str, Any]:
     return {"task": config.model.task, "layers": list(d.layers) if d.layers is not None else "half depth, middle block dropped",
             "intermediate_size": d.intermediate_size, "temperature": d.temperature, "epochs": d.epochs,
             "batch_size": d.batch_size, "learning_rate": d.learning_rate, "max_train_samples": d.max_train_samples,
-            "max_length": config.model.sequence_length, "split": [data.validation_fraction, data.test_fraction, data.seed]}
+            "max_length": config.model.sequence_length, "split": [data.validation_fraction, data.test_fraction, data.seed],
+            **precision_parameter(config)}
 
 
 def distill_texts(config: Config, inputs) -> tuple[list[str], list[str]]:
@@ -108,6 +112,7 @@ def distill_texts(config: Config, inputs) -> tuple[list[str], list[str]]:
 
 def run_distill(ctx: StageContext) -> StageOutput:
     from mobilekit.llm.distill_lm import distill_causal_lm
+    from mobilekit.scale.dispatch import Trainer
     from mobilekit.llm.model_folder import inspect_causal_lm
 
     config, d = ctx.config, ctx.config.distill
@@ -117,7 +122,8 @@ def run_distill(ctx: StageContext) -> StageOutput:
         ctx.inputs["teacher"], ctx.out_dir / "model", train, validation,
         layers=list(d.layers) if d.layers is not None else None, intermediate_size=d.intermediate_size,
         temperature=d.temperature, epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
-        max_length=config.model.sequence_length, seed=config.data.seed, log=ctx.log, progress=ctx.progress)
+        max_length=config.model.sequence_length, seed=config.data.seed, log=ctx.log, progress=ctx.progress,
+        trainer=Trainer(ctx))
     evaluation = {k: v for k, v in result.to_dict().items() if k != "out_dir"}
     evaluation["task"] = "text-generation"
     out = ctx.out_dir / "evaluation.json"

@@ -113,3 +113,42 @@ def run_logged(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None, 
             raise ProcessFailed(argv, 124, f"timed out after {timeout}s") from e
     if completed.returncode != 0:
         raise ProcessFailed(argv, completed.returncode, Path(log_path).read_text(encoding="utf-8", errors="replace"))
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it if mobilekit dies (even by SIGKILL), so
+    torchrun and its workers never outlive the build that started them."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the parent still terminates the child on an exception or Ctrl-C
+
+
+def run_streamed(argv: Sequence[str], *, log_path: Path, on_line, cwd: Path | None = None, env: dict | None = None) -> None:
+    """Runs ``argv``, writing its output to ``log_path`` and handing each line to ``on_line`` as it
+    comes (training workers report progress this way); raises ProcessFailed with the log's tail.
+    Ctrl-C (or any error here) terminates the child and waits for it before going on."""
+    argv = [str(a) for a in argv]
+    log.debug("run %s (cwd=%s, log %s)", argv, cwd, log_path)
+    with open(log_path, "w", encoding="utf-8") as out:
+        out.write(f"$ {' '.join(argv)}\n(cwd {cwd})\n")
+        try:
+            child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     errors="replace", bufsize=1, preexec_fn=_die_with_parent)
+        except FileNotFoundError as e:
+            raise ProcessFailed(argv, 127, f"{argv[0]}: not found") from e
+        try:
+            for line in child.stdout:
+                out.write(line)
+                out.flush()
+                on_line(line.rstrip("\n"))
+            returncode = child.wait()
+        except BaseException:
+            child.terminate()
+            child.wait()
+            raise
+    if returncode != 0:
+        raise ProcessFailed(argv, returncode, Path(log_path).read_text(encoding="utf-8", errors="replace"))
