@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from mobilekit.config import load_config
-from mobilekit.errors import ConfigError, ToolMissingError
+from mobilekit.errors import ConfigError, ToolMissingError, UsageError
 from mobilekit.progress import Progress
 from mobilekit.runlog import RunLog
 
@@ -49,6 +49,10 @@ def setup(components: list[str]) -> None:
     from mobilekit.toolchains.process import run_attached
     from mobilekit.toolchains.versions import SETUP_DIR, checkout_root
 
+    known = sorted(p.stem for p in (SETUP_DIR / "components").glob("*.sh") if p.stem != "lib")
+    unknown = [c for c in components if c not in known]
+    if unknown:
+        raise UsageError(f"unknown setup component {', '.join(unknown)}", hint=f"the components are: {' '.join(known)}")
     env = dict(os.environ)
     if checkout_root() is None:
         env["MOBILEKIT_PYTHON_TARGET"] = sys.executable

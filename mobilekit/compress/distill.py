@@ -214,7 +214,6 @@ def distill(
     if by_word and settings.attention_weight > 0:
         raise ValueError("attention matching needs the teacher's tokenization")
 
-    classify = settings.task == "text-classification"
     labels = torch.tensor([-1 if y is None else y for y in (train_labels or [None] * len(train_texts))])
     cached = cached_cls = None
     if not settings.matches_internals:
@@ -225,6 +224,39 @@ def distill(
     if (settings.hidden_weight > 0 or settings.cls_weight > 0) and student.config.hidden_size != teacher.config.hidden_size:
         # TinyBERT's learnable W_h: maps the narrower student states into the teacher's space.
         projection = torch.nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
+    step_loss = _step_loss(teacher, student, tokenizer, student_tokenizer, settings, train_texts, labels,
+                           (cached, cached_cls), projection)
+    validate = _validator(teacher, student, tokenizer, student_tokenizer, settings, validation_texts, validation_labels)
+    return train(
+        student,
+        n=len(train_texts),
+        step_loss=step_loss,
+        validate=validate,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        patience=None,
+        ties_to_later=True,
+        seed=settings.seed,
+        progress=progress,
+        label=label,
+        log=log,
+        extra_parameters=tuple(projection.parameters()) if projection is not None else (),
+        lengths=[len(text) for text in train_texts],
+        runtime=runtime,
+    )
+
+
+def _step_loss(teacher, student, tokenizer, student_tokenizer, settings: DistillSettings, train_texts: list[str], labels,
+               cached_targets, projection):
+    """The distillation loss of one batch (indices into ``train_texts``): the task term, plus the
+    hidden-state, [CLS] and attention terms the settings ask for. ``cached_targets``: the teacher's
+    outputs computed once (None, None when the loss needs the teacher's internals)."""
+    import torch
+
+    cached, cached_cls = cached_targets
+    by_word = student_tokenizer is not tokenizer
+    classify = settings.task == "text-classification"
     want_attentions = settings.attention_weight > 0
     want_hidden = settings.hidden_weight > 0 or settings.cls_weight > 0
     layers = list(settings.layers)
@@ -263,36 +295,26 @@ def distill(
             loss = loss + settings.attention_weight * attention_loss(out.attentions, t_out.attentions, layers)
         return loss
 
-    validate = None
-    if validation_texts:
-        reference = teacher_outputs(teacher, tokenizer, validation_texts, settings)
-        known = [i for i, y in enumerate(validation_labels or []) if y is not None]
+    return step_loss
 
-        def validate() -> float:
-            if not classify:
-                vectors = embed(student, student_tokenizer, validation_texts, settings.max_length, pooling=settings.pooling, normalize=False)
-                return embedding_metrics(vectors, reference)["cosine_to_teacher_mean"]
-            predicted = predict_logits(student, student_tokenizer, validation_texts, settings.max_length).argmax(axis=1)
-            if known:  # accuracy on the labels, else agreement with the teacher
-                return classification_metrics(predicted[known], [validation_labels[i] for i in known], student.config.num_labels)["accuracy"]
-            return float(np.mean(predicted == reference.argmax(axis=1)))
 
-    return train(
-        student,
-        n=len(train_texts),
-        step_loss=step_loss,
-        validate=validate,
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        patience=None,
-        ties_to_later=True,
-        seed=settings.seed,
-        progress=progress,
-        label=label,
-        log=log,
-        extra_parameters=tuple(projection.parameters()) if projection is not None else (),
-        lengths=[len(text) for text in train_texts],
-        runtime=runtime,
-    )
+def _validator(teacher, student, tokenizer, student_tokenizer, settings: DistillSettings, validation_texts: list[str],
+               validation_labels):
+    """The epoch metric: accuracy on the labels (else agreement with the teacher), or cosine to the
+    teacher's embeddings; None without validation text."""
+    if not validation_texts:
+        return None
+    classify = settings.task == "text-classification"
+    reference = teacher_outputs(teacher, tokenizer, validation_texts, settings)
+    known = [i for i, y in enumerate(validation_labels or []) if y is not None]
 
+    def validate() -> float:
+        if not classify:
+            vectors = embed(student, student_tokenizer, validation_texts, settings.max_length, pooling=settings.pooling, normalize=False)
+            return embedding_metrics(vectors, reference)["cosine_to_teacher_mean"]
+        predicted = predict_logits(student, student_tokenizer, validation_texts, settings.max_length).argmax(axis=1)
+        if known:  # accuracy on the labels, else agreement with the teacher
+            return classification_metrics(predicted[known], [validation_labels[i] for i in known], student.config.num_labels)["accuracy"]
+        return float(np.mean(predicted == reference.argmax(axis=1)))
+
+    return validate

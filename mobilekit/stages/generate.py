@@ -85,17 +85,10 @@ class GenerateStage(Stage):
 
 
 def _template_versions() -> dict[str, str]:
-    """Each platform's declared version plus a hash of its files: an edited template is never stale."""
-    from mobilekit.fsutil import sha256_tree
-    from mobilekit.templating import TEMPLATES_ROOT
+    """Each platform template's content hash: an edited template is never stale."""
+    from mobilekit.sdk.template_manifest import load_manifest
 
-    versions = {}
-    for platform in ("android", "ios"):
-        folder = TEMPLATES_ROOT / platform
-        version_file = folder / "template.json"
-        declared = json.loads(version_file.read_text())["version"] if version_file.exists() else "missing"
-        versions[platform] = f"{declared}+{sha256_tree(folder)[:16]}" if folder.is_dir() else declared
-    return versions
+    return {platform: load_manifest(platform).version for platform in ("android", "ios")}
 
 
 def _generator_sources() -> str:

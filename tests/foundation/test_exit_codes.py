@@ -80,6 +80,15 @@ CASES = {
     "config_missing": (
         lambda root, bert, lm: ["build", "-c", str(root / "absent.toml")],
         3, "absent.toml"),
+    "unknown_example": (
+        lambda root, bert, lm: ["init", "--example", "gpt-17", "--dir", str(root / "demo")],
+        2, "minilm-embeddings"),
+    "init_without_a_model_or_example": (
+        lambda root, bert, lm: ["init"],
+        2, "--example"),
+    "unknown_setup_component": (
+        lambda root, bert, lm: ["setup", "cobol"],
+        2, "cobol"),
 }
 
 

@@ -172,9 +172,9 @@ class Builds:
         paths = {name: packager.read_module(m)["paths"] for name, m in modules.items()}
         classes, test_classes = self.root / "variants-classes", self.root / "variants-test-classes"
         packager.compile_main(self.toolchain, [modules[n] / paths[n]["kotlin_main"] for n in modules], classes,
-                              module_name="variants", kotlinc=template.kotlinc)
+                              module_name="variants", kotlinc=template.settings["kotlinc"])
         packager.compile_tests(self.toolchain, [modules[n] / paths[n]["kotlin_test"] for n in modules], classes, test_classes,
-                               module_name="variants", kotlinc=template.kotlinc)
+                               module_name="variants", kotlinc=template.settings["kotlinc"])
         results = {}
         for name, module in modules.items():
             results[name] = packager.run_junit(self.toolchain, [classes], test_classes, package=variants[name].android_package,

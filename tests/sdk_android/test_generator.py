@@ -33,8 +33,8 @@ def module(inputs, tmp_path_factory) -> Path:
 
 def test_template_declares_its_version_and_files():
     template = load_template()
-    assert re.fullmatch(r"\d+\.\d+\.\d+", template.version)
-    declared = {entry["template"] for entry in template.files} | {"package/AndroidManifest.xml.j2", "package/pom.xml.j2"}
+    assert re.fullmatch(r"[0-9a-f]{16}", template.version)  # the content hash of the template folder
+    declared = {entry.source for entry in template.files if entry.rendered} | {"package/AndroidManifest.xml.j2", "package/pom.xml.j2"}
     on_disk = {p.relative_to(TEMPLATES_ROOT / "android").as_posix() for p in (TEMPLATES_ROOT / "android").rglob("*.j2")}
     assert declared == on_disk, "every template file is declared in template.json, and every declared one exists"
 
@@ -209,7 +209,7 @@ def test_every_unqualified_name_the_sources_use_is_reserved(module, tiny_models,
         for source in root.rglob("*.kt"):
             used |= _identifiers(source.read_text(encoding="utf-8"))
     constants = {name for name in used if re.fullmatch(r"[A-Z][A-Z0-9_]*", name)}  # SEQUENCE_LENGTH, FLOAT32, NFD...
-    unlisted = used - constants - REFERENCED_NAMES - load_template().generated_types - {"SentimentClassifier", "TextEmbedder"}
+    unlisted = used - constants - REFERENCED_NAMES - load_template().reserved_for("text-classification") - {"SentimentClassifier", "TextEmbedder"}
     assert not unlisted, f"add to REFERENCED_NAMES or generated_types: {sorted(unlisted)}"
 
 

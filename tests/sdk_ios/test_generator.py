@@ -27,13 +27,13 @@ def classifier_inputs(tmp_path_factory):
 def test_the_package_layout_and_provenance(classifier_inputs, tmp_path):
     generate_ios(classifier_inputs, tmp_path / "ios")
     root = tmp_path / "ios"
-    for path in ["Package.swift", ".swift-format", "README.md", "mobilekit-generated.json",
+    for path in ["Package.swift", ".swift-format", "README.md", "mobilekit-sdk.json",
                  "Sources/HostileKit/HostileClassifier.swift", "Sources/HostileKit/WordPieceTokenizer.swift",
                  "Sources/HostileKit/Resources/vocab.txt", "Sources/HostileKit/Resources/model_manifest.json",
                  "Tests/HostileKitTests/HostileKitTests.swift", "Tests/HostileKitTests/Goldens/goldens.json"]:
         assert (root / path).is_file(), path
-    provenance = json.loads((root / "mobilekit-generated.json").read_text())
-    assert provenance["template_version"] == load_template().version
+    provenance = json.loads((root / "mobilekit-sdk.json").read_text())
+    assert provenance["template"] == {"name": "ios", "version": load_template().version}
     assert provenance["module"] == "HostileKit" and provenance["coreml_variant"] is None
     vocab = (root / "Sources/HostileKit/Resources/vocab.txt").read_text(encoding="utf-8")
     assert vocab.split("\n")[:-1] == classifier_inputs.vocab
@@ -59,7 +59,7 @@ def test_a_core_ml_model_is_copied_as_a_resource(classifier_inputs, tmp_path):
     root = tmp_path / "ios"
     assert '.copy("Resources/Model.mlpackage")' in (root / "Package.swift").read_text()
     assert sha256_tree(root / "Sources/HostileKit/Resources/Model.mlpackage") == sha256_tree(model)
-    provenance = json.loads((root / "mobilekit-generated.json").read_text())
+    provenance = json.loads((root / "mobilekit-sdk.json").read_text())
     assert provenance["coreml_variant"] == "int8" and provenance["coreml_sha256"] == sha256_tree(model)
 
 

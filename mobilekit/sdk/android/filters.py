@@ -129,16 +129,15 @@ def kotlin_comment(value: str) -> str:
     return text.replace("*/", "* /").replace("/*", "/ *")
 
 
-def register(env) -> None:
-    env.filters.update(
-        kotlin_string=kotlin_string,
-        kotlin_string_list=kotlin_string_list,
-        kotlin_int_array=kotlin_int_array,
-        kotlin_float=kotlin_float,
-        kotlin_float_array=kotlin_float_array,
-        kotlin_double=kotlin_double,
-        kotlin_bool=kotlin_bool,
-        code_points=code_points,
-        xml_escape=xml_escape,
-        kotlin_comment=kotlin_comment,
-    )
+FILTERS = dict(
+    kotlin_string=kotlin_string,
+    kotlin_string_list=kotlin_string_list,
+    kotlin_int_array=kotlin_int_array,
+    kotlin_float=kotlin_float,
+    kotlin_float_array=kotlin_float_array,
+    kotlin_double=kotlin_double,
+    kotlin_bool=kotlin_bool,
+    code_points=code_points,
+    xml_escape=xml_escape,
+    kotlin_comment=kotlin_comment,
+)

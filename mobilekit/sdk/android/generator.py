@@ -16,10 +16,12 @@ from typing import Any
 from mobilekit.config.names import kotlin_package_problem, maven_id_problem, type_name_problem
 from mobilekit.errors import ConfigError, ModelInputError, SdkBuildError
 from mobilekit.fsutil import sha256_file
+from mobilekit.llm.sdk_sources import kotlin_source
 from mobilekit.sdk.android.filters import xml_escape
-from mobilekit.sdk.android.template import AndroidTemplate, load_template
+from mobilekit.sdk.android.template import load_template, template_facts
 from mobilekit.sdk.added_tokens import added_tokens
 from mobilekit.sdk.inputs import SdkInputs
+from mobilekit.sdk.template_manifest import TemplateManifest, provenance_header, write_files
 
 TASKS = ("text-classification", "sentence-embedding")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -51,7 +53,7 @@ def generate_android(inputs: SdkInputs, out_dir: Path) -> None:
                  lambda root: _write_assets(inputs, template, context, root))
 
 
-def write_module(out_dir: Path, template: AndroidTemplate, context: dict[str, Any], provenance_data: dict[str, Any],
+def write_module(out_dir: Path, template: TemplateManifest, context: dict[str, Any], provenance_data: dict[str, Any],
                  *write_steps) -> None:
     """Into a fresh ``out_dir``: each of ``write_steps(out_dir)``, the rendered templates, then
     mobilekit-sdk.json. All or nothing: a failure leaves no half-written module behind."""
@@ -62,7 +64,8 @@ def write_module(out_dir: Path, template: AndroidTemplate, context: dict[str, An
         out_dir.mkdir(parents=True, exist_ok=True)
         for step in write_steps:
             step(out_dir)
-        render_files(template, context, out_dir)
+        package = context["package"]
+        write_files(template, context, out_dir, lambda path, _output: kotlin_source(path, package), environment())
         write_json(out_dir / template.paths["provenance"], provenance_data)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
@@ -72,7 +75,7 @@ def write_module(out_dir: Path, template: AndroidTemplate, context: dict[str, An
 # -- checks -----------------------------------------------------------------------------------------
 
 
-def check_names(inputs, generated_types: frozenset[str]) -> None:
+def check_names(inputs, reserved: frozenset[str]) -> None:
     """The [android] names and the project version, as Kotlin, Maven and a POM need them."""
     for key, value, problem in (
         ("android.package", inputs.android_package, kotlin_package_problem(inputs.android_package)),
@@ -83,8 +86,8 @@ def check_names(inputs, generated_types: frozenset[str]) -> None:
         if problem:
             raise ConfigError(f"{key} = {value!r} cannot be used: {problem}")
     name = inputs.android_class_name
-    if name in generated_types or name in REFERENCED_NAMES:
-        what = "a type the generated library defines" if name in generated_types else "a type the generated code uses"
+    if name in reserved or name in REFERENCED_NAMES:
+        what = "a type the generated library defines" if name in reserved else "a type the generated code uses"
         raise ConfigError(
             f"android.class_name = {name!r} clashes with {what} in package {inputs.android_package}",
             hint="set [android] class_name to another name, for example " + name + "Model",
@@ -101,8 +104,8 @@ def check_names(inputs, generated_types: frozenset[str]) -> None:
                           hint="remove control characters from the project name") from e
 
 
-def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
-    check_names(inputs, template.generated_types)
+def _check_inputs(inputs: SdkInputs, template: TemplateManifest) -> None:
+    check_names(inputs, template.reserved_for(inputs.task))
     if inputs.task not in TASKS:
         raise SdkBuildError(f"the Android template knows tasks {', '.join(TASKS)}, not {inputs.task!r}")
     if inputs.task == "text-classification" and not inputs.labels:
@@ -127,7 +130,7 @@ def _check_inputs(inputs: SdkInputs, template: AndroidTemplate) -> None:
 # -- context ----------------------------------------------------------------------------------------
 
 
-def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, Any]:
+def template_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, Any]:
     from mobilekit.sdk.ios.unicode_tables import CLASSES, load, range_lines
 
     tables = load()  # the measured classes the Swift tokenizer uses too: one source for both
@@ -162,11 +165,11 @@ def template_context(inputs: SdkInputs, template: AndroidTemplate) -> dict[str, 
     }
 
 
-def module_context(inputs, template: AndroidTemplate) -> dict[str, Any]:
+def module_context(inputs, template: TemplateManifest) -> dict[str, Any]:
     """What every module's templates share (encoder or language model): names, paths, the TFLite file."""
     package_path = inputs.android_package.replace(".", "/")
     return {
-        **template.as_context(),
+        **template_facts(template),
         "task": inputs.task,
         "project_name": inputs.project_name,
         "version": inputs.version,
@@ -185,7 +188,7 @@ def module_context(inputs, template: AndroidTemplate) -> dict[str, Any]:
     }
 
 
-def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, Any]) -> dict[str, Any]:
+def provenance(inputs: SdkInputs, template: TemplateManifest, context: dict[str, Any]) -> dict[str, Any]:
     """What made this module, and what the packager needs to know about it (mobilekit-sdk.json)."""
     return module_provenance(
         inputs, template, context, model={"sequence_length": inputs.sequence_length}, assets=template.assets,
@@ -193,14 +196,11 @@ def provenance(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, 
                  "fuzz": max(0, inputs.fuzz_goldens.count("\n") - 1)})
 
 
-def module_provenance(inputs, template: AndroidTemplate, context: dict[str, Any], *, model: dict[str, Any],
+def module_provenance(inputs, template: TemplateManifest, context: dict[str, Any], *, model: dict[str, Any],
                       assets: dict[str, str], goldens: dict[str, int]) -> dict[str, Any]:
     """mobilekit-sdk.json for any module; ``model``, ``assets`` and ``goldens`` are what differs by task."""
     return {
-        "generator": {"name": "mobilekit", "version": inputs.mobilekit_version},
-        "template": {"name": "android", "version": template.version},
-        "project": {"name": inputs.project_name, "version": inputs.version},
-        "task": inputs.task,
+        **provenance_header(inputs, template),
         "package": inputs.android_package,
         "class_name": inputs.android_class_name,
         "maven": {"group_id": inputs.android_group_id, "artifact_id": inputs.android_artifact_id, "version": inputs.version},
@@ -222,8 +222,8 @@ def module_provenance(inputs, template: AndroidTemplate, context: dict[str, Any]
             "test_resources": template.paths["test_resources"],
         },
         "assets": assets,
-        "dependencies": template.dependencies,
-        "kotlinc": template.kotlinc,
+        "dependencies": template.settings["dependencies"],
+        "kotlinc": template.settings["kotlinc"],
         "goldens": goldens,
     }
 
@@ -232,27 +232,13 @@ def module_provenance(inputs, template: AndroidTemplate, context: dict[str, Any]
 
 
 def environment():
-    from mobilekit.sdk.android import filters
+    from mobilekit.sdk.android.filters import FILTERS
     from mobilekit.templating import environment as base_environment
 
-    env = base_environment("android", autoescape=False)
-    filters.register(env)
-    return env
+    return base_environment("android", autoescape=False, filters=FILTERS)
 
 
-def render_files(template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
-    env = environment()
-    for entry in template.files:
-        if "tasks" in entry and context["task"] not in entry["tasks"]:
-            continue
-        relative = entry["output"].format(**context)
-        target = out_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        text = env.get_template(entry["template"]).render(**context)
-        target.write_text(text, encoding="utf-8", newline="\n")
-
-
-def _write_assets(inputs: SdkInputs, template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
+def _write_assets(inputs: SdkInputs, template: TemplateManifest, context: dict[str, Any], out_dir: Path) -> None:
     assets = out_dir / template.paths["assets_root"] / context["asset_dir"]
     assets.mkdir(parents=True)
     shutil.copyfile(inputs.tflite_model, assets / template.assets["model"])

@@ -15,17 +15,17 @@ from typing import Any
 
 from mobilekit.errors import ModelInputError
 from mobilekit.llm.chat_template import kotlin_shape_object
-from mobilekit.llm.sdk_sources import kotlin_golden_shapes, kotlin_source
+from mobilekit.llm.sdk_sources import kotlin_golden_shapes
 from mobilekit.sdk.android.generator import check_names, module_context, module_provenance, write_json, write_module
-from mobilekit.sdk.android.template import AndroidTemplate, load_template
+from mobilekit.sdk.android.template import load_template
 from mobilekit.sdk.llm_inputs import LlmSdkInputs
-from mobilekit.templating import TEMPLATES_ROOT
+from mobilekit.sdk.template_manifest import TemplateManifest
 
 
 def generate_android_llm(inputs: LlmSdkInputs, out_dir: Path) -> None:
     """Write the Android library module for ``inputs`` into ``out_dir`` (which must not exist yet)."""
     template = load_template()
-    check_names(inputs, template.generated_types | template.llm_generated_types)
+    check_names(inputs, template.reserved_for(inputs.task))
     if inputs.tflite_model is None or not Path(inputs.tflite_model).is_file() or Path(inputs.tflite_model).stat().st_size == 0:
         raise ModelInputError(f"the TFLite model to ship ({inputs.tflite_model}) is missing or empty")
     context = template_context(inputs, template)
@@ -34,19 +34,15 @@ def generate_android_llm(inputs: LlmSdkInputs, out_dir: Path) -> None:
                  lambda root: _write_assets(inputs, template, context, root))
 
 
-def template_context(inputs: LlmSdkInputs, template: AndroidTemplate) -> dict[str, Any]:
+def template_context(inputs: LlmSdkInputs, template: TemplateManifest) -> dict[str, Any]:
     return {**module_context(inputs, template), **inputs.template_facts()}
 
 
-def _write_sources(inputs: LlmSdkInputs, template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
+def _write_sources(inputs: LlmSdkInputs, template: TemplateManifest, context: dict[str, Any], out_dir: Path) -> None:
     package = inputs.android_package
-    for folder, sources in ((context["kotlin_main"], template.llm_sources), (context["kotlin_test"], template.llm_test_sources)):
-        target = out_dir / folder
-        target.mkdir(parents=True, exist_ok=True)
-        for source in sources:
-            path = TEMPLATES_ROOT / "android" / source
-            (target / path.name).write_text(kotlin_source(path, package), encoding="utf-8", newline="\n")
     main, test = out_dir / context["kotlin_main"], out_dir / context["kotlin_test"]
+    for folder in (main, test):
+        folder.mkdir(parents=True, exist_ok=True)
     if inputs.chat_shape is not None:
         (main / "GeneratedChatShape.kt").write_text(kotlin_shape_object(inputs.chat_shape, package), encoding="utf-8", newline="\n")
         shapes = {"model": "GeneratedChatShape"}
@@ -55,7 +51,7 @@ def _write_sources(inputs: LlmSdkInputs, template: AndroidTemplate, context: dic
     (test / "GoldenChatShapes.kt").write_text(kotlin_golden_shapes(package, shapes), encoding="utf-8", newline="\n")
 
 
-def _write_assets(inputs: LlmSdkInputs, template: AndroidTemplate, context: dict[str, Any], out_dir: Path) -> None:
+def _write_assets(inputs: LlmSdkInputs, template: TemplateManifest, context: dict[str, Any], out_dir: Path) -> None:
     assets = out_dir / template.paths["assets_root"] / context["asset_dir"]
     assets.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(inputs.tflite_model, assets / template.assets["model"])
@@ -69,7 +65,7 @@ def _write_assets(inputs: LlmSdkInputs, template: AndroidTemplate, context: dict
         (resources / name).write_text(text, encoding="utf-8", newline="\n")
 
 
-def provenance(inputs: LlmSdkInputs, template: AndroidTemplate, context: dict[str, Any]) -> dict[str, Any]:
+def provenance(inputs: LlmSdkInputs, template: TemplateManifest, context: dict[str, Any]) -> dict[str, Any]:
     """mobilekit-sdk.json, in the encoder modules' schema: the packager reads nothing else."""
     return module_provenance(inputs, template, context, model={"context_length": inputs.spec.context_length},
                              assets={k: template.assets[k] for k in ("model", "tokenizer", "manifest")},

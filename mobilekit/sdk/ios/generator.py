@@ -2,7 +2,7 @@
 
 Rendered from the versioned templates in ``templates/ios`` (``template.json`` declares the version,
 the files and the paths Python fills in). The package records what generated it in
-``mobilekit-generated.json``. Generation is deterministic: the same inputs give the same bytes.
+``mobilekit-sdk.json``. Generation is deterministic: the same inputs give the same bytes.
 
 Without a Core ML model (``inputs.coreml_model is None``, e.g. before Core ML conversion is wired
 into a build) the package is still generated, builds and passes its tests: it leaves the model
@@ -24,46 +24,17 @@ from mobilekit.errors import SdkBuildError
 from mobilekit.fsutil import sha256_tree
 from mobilekit.sdk.added_tokens import added_tokens
 from mobilekit.sdk.inputs import SdkInputs
-from mobilekit.templating import TEMPLATES_ROOT
+from mobilekit.sdk.template_manifest import TemplateManifest, load_manifest, provenance_header, write_files
 
 TASKS = ("text-classification", "sentence-embedding")
-PROVENANCE_FILE = "mobilekit-generated.json"
 
 
-@dataclass(frozen=True)
-class IosTemplate:
-    """templates/ios, checked: its version, the files it renders and where resources go."""
-
-    root: Path
-    version: str
-    files: dict[str, str]  # template path (relative to root) -> output path pattern
-    paths: dict[str, Any]
-    unicode_tables: Path
-    reserved_type_names: frozenset[str]
-
-    def path(self, key: str, module: str) -> str:
-        return self.paths[key].format(module=module)
+def load_template() -> TemplateManifest:
+    return load_manifest("ios")
 
 
-def load_template(root: Path = TEMPLATES_ROOT / "ios") -> IosTemplate:
-    """Reads and checks ``template.json``; a broken checkout fails here, not halfway through rendering."""
-    spec_file = root / "template.json"
-    try:
-        spec = json.loads(spec_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SdkBuildError(f"mobilekit's iOS template description is unreadable: {spec_file}: {e}",
-                            hint="reinstall mobilekit or restore templates/ios from git") from e
-    missing_keys = [k for k in ("version", "files", "paths", "unicode_tables", "reserved_type_names") if k not in spec]
-    missing_files = [f for f in spec.get("files", {}) if not (root / f).is_file()]
-    tables = root / spec.get("unicode_tables", "")
-    if missing_keys or missing_files or not tables.is_file():
-        raise SdkBuildError(
-            f"mobilekit's iOS templates are incomplete (missing keys {missing_keys}, files {missing_files}"
-            f"{'' if tables.is_file() else ', ' + str(tables)})",
-            hint="reinstall mobilekit or restore templates/ios from git",
-        )
-    return IosTemplate(root, str(spec["version"]), dict(spec["files"]), dict(spec["paths"]), tables,
-                       frozenset(spec["reserved_type_names"]))
+def template_path(template: TemplateManifest, key: str, module: str) -> str:
+    return template.paths[key].format(module=module)
 
 
 def generate_ios(inputs: SdkInputs, out_dir: Path) -> None:
@@ -91,10 +62,11 @@ def generate_ios(inputs: SdkInputs, out_dir: Path) -> None:
 # -- checks and context ------------------------------------------------------------------------
 
 
-def check_inputs(inputs: SdkInputs, template: IosTemplate) -> None:
+def check_inputs(inputs: SdkInputs, template: TemplateManifest) -> None:
     """Everything that would make the package fail to compile or behave wrongly, as one clear error."""
-    problems = name_problems(inputs, template.reserved_type_names)
-    if f"{inputs.ios_class_name}Error" in template.reserved_type_names:
+    reserved = template.reserved_for(inputs.task)
+    problems = name_problems(inputs, reserved)
+    if f"{inputs.ios_class_name}Error" in reserved:
         problems.append(f"ios.class_name {inputs.ios_class_name!r}: its error type would clash with the package's own types")
     if inputs.task not in TASKS:
         problems.append(f"task {inputs.task!r} is not one of {', '.join(TASKS)}")
@@ -136,18 +108,18 @@ def name_problems(inputs, reserved: frozenset[str]) -> list[str]:
     return problems
 
 
-def build_context(inputs: SdkInputs, template: IosTemplate) -> dict[str, Any]:
+def build_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, Any]:
     from mobilekit.sdk.ios.unicode_tables import CLASSES, range_lines
 
     check_inputs(inputs, template)
     module, class_name = inputs.ios_module, inputs.ios_class_name
-    tables = json.loads(template.unicode_tables.read_text(encoding="utf-8"))
+    tables = json.loads((template.root / template.settings["unicode_tables"]).read_text(encoding="utf-8"))
     swift_names = {"removed": "removed", "whitespace": "whitespace", "nonspacing_marks": "nonspacingMarks",
                    "punctuation": "punctuation", "chinese": "chinese"}
     settings = inputs.tokenizer
     strip_accents = settings.do_lower_case if settings.strip_accents is None else bool(settings.strip_accents)
     added = added_tokens(inputs)
-    model_resource = template.path("model", module) if inputs.coreml_model is not None else None
+    model_resource = template_path(template, "model", module) if inputs.coreml_model is not None else None
     relative_model = str(Path(model_resource).relative_to(f"Sources/{module}")) if model_resource else None
     return {
         "header": f"Generated by mobilekit {inputs.mobilekit_version} (iOS template {template.version}). Do not edit.",
@@ -187,44 +159,33 @@ def build_context(inputs: SdkInputs, template: IosTemplate) -> dict[str, Any]:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def _environment(template: IosTemplate):
-    import jinja2
-
+def environment():
     from mobilekit.sdk.ios.filters import FILTERS
+    from mobilekit.templating import environment as base_environment
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template.root)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Swift, not HTML: escaping is the filters' job
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(FILTERS)
-    return env
+    return base_environment("ios", autoescape=False, filters=FILTERS)  # Swift, not HTML: escaping is the filters' job
 
 
-def _render(template: IosTemplate, context: dict[str, Any], root: Path) -> None:
-    env = _environment(template)
-    for source, target in sorted(template.files.items()):
-        path = root / target.format(module=context["module"], class_name=context["class_name"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = env.get_template(source).render(**context)
-        path.write_text(text, encoding="utf-8", newline="\n")
+def _render(template: TemplateManifest, context: dict[str, Any], root: Path) -> None:
+    from mobilekit.llm.sdk_sources import swift_test_source
 
-
-def _write_resources(inputs: SdkInputs, template: IosTemplate, context: dict[str, Any], root: Path) -> None:
     module = context["module"]
-    vocab = root / template.path("vocab", module)
+    write_files(template, context, root, lambda path, output: swift_test_source(path, module) if output.startswith("Tests/")
+                else path.read_text(encoding="utf-8"), environment())
+
+
+def _write_resources(inputs: SdkInputs, template: TemplateManifest, context: dict[str, Any], root: Path) -> None:
+    module = context["module"]
+    vocab = root / template_path(template, "vocab", module)
     vocab.parent.mkdir(parents=True, exist_ok=True)
     # From ``inputs.vocab`` (id order is the contract), one token per "\n"-terminated line.
     vocab.write_bytes(("\n".join(inputs.vocab) + "\n").encode("utf-8"))
     manifest = inputs.model_manifest(platform="ios")
     manifest["variant"] = context["coreml_variant"]
-    (root / template.path("manifest", module)).write_text(_json(manifest), encoding="utf-8", newline="\n")
+    (root / template_path(template, "manifest", module)).write_text(_json(manifest), encoding="utf-8", newline="\n")
     if inputs.coreml_model is not None:
-        shutil.copytree(inputs.coreml_model, root / template.path("model", module))
-    goldens = root / template.path("goldens", module)
+        shutil.copytree(inputs.coreml_model, root / template_path(template, "model", module))
+    goldens = root / template_path(template, "goldens", module)
     goldens.parent.mkdir(parents=True, exist_ok=True)
     goldens.write_text(_json(_goldens(inputs)), encoding="utf-8", newline="\n")
     if inputs.fuzz_goldens:
@@ -232,25 +193,19 @@ def _write_resources(inputs: SdkInputs, template: IosTemplate, context: dict[str
 
         (goldens.parent / FUZZ_FILE).write_text(inputs.fuzz_goldens, encoding="utf-8", newline="\n")
     provenance = {
-        **provenance_base(inputs, template.version, context["coreml_variant"], context["coreml_sha256"]),
+        **provenance_base(inputs, template, context["coreml_variant"], context["coreml_sha256"]),
         "vocab_tokens": len(inputs.vocab),
         "unicode_tables_from_tokenizers": context["unicode"]["tokenizers_version"],
     }
-    (root / template.path("provenance", module)).write_text(_json(provenance), encoding="utf-8", newline="\n")
+    (root / template_path(template, "provenance", module)).write_text(_json(provenance), encoding="utf-8", newline="\n")
 
 
-def provenance_base(inputs, template_version: str, coreml_variant: str | None, coreml_sha256: str | None) -> dict[str, Any]:
-    """The part of mobilekit-generated.json every package has; the packager reads module, version, class_name, task."""
+def provenance_base(inputs, template: TemplateManifest, coreml_variant: str | None, coreml_sha256: str | None) -> dict[str, Any]:
+    """The part of mobilekit-sdk.json every Swift package has; the packager reads module, class_name and the header."""
     return {
-        "generator": "mobilekit",
-        "mobilekit_version": inputs.mobilekit_version,
-        "template": "ios",
-        "template_version": template_version,
-        "project": inputs.project_name,
-        "version": inputs.version,
+        **provenance_header(inputs, template),
         "module": inputs.ios_module,
         "class_name": inputs.ios_class_name,
-        "task": inputs.task,
         "model_sha256": inputs.model_sha256,
         "coreml_variant": coreml_variant,
         "coreml_sha256": coreml_sha256,

@@ -1,4 +1,4 @@
-// {{ header }}
+// Part of mobilekit's Swift runtime: copied into every encoder package as it is.
 
 import Foundation
 
