@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobilekit import variants as _v
 from mobilekit.errors import InternalError, ToolMissingError
 from mobilekit.toolchains.process import ProcessFailed, run, which
 from mobilekit.toolchains.tools import arm64_sysroot_path, mobilekit_home, setup_command, tool
@@ -42,7 +43,11 @@ EMPTY_WINDOWS = 3
 GUEST_TIMEOUT_S = 3600
 # ARM vs host outputs: XNNPACK picks different kernels (and summation orders) on each side.
 # float variants agree to ~1e-6; int8 variants can differ by a quantization step in a few places.
-ARM_TOLERANCE = {"float32": 1e-4, "float16": 1e-3, "dynamic-int8": 2e-2, "full-int8": 2e-2}
+ARM_FAMILY_TOLERANCE = {_v.FAMILY_FLOAT32: 1e-4, _v.FAMILY_FLOAT16: 1e-3, _v.FAMILY_INT8_WEIGHTS: 2e-2,
+                        _v.FAMILY_INT8_FULL: 2e-2}
+# Per encoder TFLite variant, by its registry family (others: 1e-3).
+ARM_TOLERANCE = {v.name: ARM_FAMILY_TOLERANCE[v.family] for v in _v.variants(_v.TFLITE, _v.ENCODER)
+                 if v.family in ARM_FAMILY_TOLERANCE}
 TOP_FUNCTIONS = 3
 
 

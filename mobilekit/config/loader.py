@@ -6,18 +6,17 @@ Every problem names the key, the bad value and what would be valid, and raises `
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from mobilekit import variants as _v
 from mobilekit.config import names
 from mobilekit.config.schema import (
     ENCODER_COREML_VARIANTS,
-    ENCODER_TFLITE_VARIANTS,
     INT4_BLOCK_SIZES,
-    LLM_TFLITE_DEFAULT,
-    LLM_TFLITE_VARIANTS,
     SECTIONS,
     Config,
 )
@@ -229,12 +228,9 @@ def _derive_names(config: Config, where: str) -> Config:
     convert = config.convert
     if convert.tflite is None:
         has_calibration_text = config.data.path is not None or config.verify.texts_path is not None
-        if config.model.task == "text-generation":
-            variants = LLM_TFLITE_DEFAULT
-        elif has_calibration_text:
-            variants = ENCODER_TFLITE_VARIANTS
-        else:
-            variants = tuple(v for v in ENCODER_TFLITE_VARIANTS if v != "full-int8")
+        # The registry's defaults: every encoder variant (those needing calibration only with
+        # text to calibrate on); text generation: float32, dynamic-int8, int4.
+        variants = _v.default_names(_v.TFLITE, _v.kind_of(config.model.task), calibration_text=has_calibration_text)
         convert = replace(convert, tflite=variants)
         config = replace(config, convert=convert)
     if ios.module == ios.class_name:
@@ -272,10 +268,11 @@ def _check_consistency(config: Config, where: str) -> None:
             hint="a narrower sentence encoder's embeddings cannot be compared with the teacher's; remove distill.hidden_size",
         )
     _check_variants_for_task(config, where)
-    if "full-int8" in config.convert.tflite and data.path is None and config.verify.texts_path is None:
+    calibrated = [n for n in config.convert.tflite if (v := _v.find(_v.TFLITE, n)) is not None and v.needs_calibration]
+    if calibrated and data.path is None and config.verify.texts_path is None:
         raise ConfigError(
-            f"{where}: convert.tflite asks for full-int8, which needs calibration text, but neither data.path nor verify.texts_path is set",
-            hint="point data.path (or verify.texts_path) at real task text, or remove \"full-int8\" from convert.tflite",
+            f"{where}: convert.tflite asks for {', '.join(calibrated)}, which needs calibration text, but neither data.path nor verify.texts_path is set",
+            hint=f"point data.path (or verify.texts_path) at real task text, or remove {', '.join(map(json.dumps, calibrated))} from convert.tflite",
         )
     if model.task == "text-generation":
         _check_generation(config, where)
@@ -289,17 +286,18 @@ def _check_consistency(config: Config, where: str) -> None:
 
 def _check_variants_for_task(config: Config, where: str) -> None:
     """Each kind of model has its own quantization recipes; a variant of the other kind is an error."""
-    llm = config.model.task == "text-generation"
-    allowed_tflite = LLM_TFLITE_VARIANTS if llm else ENCODER_TFLITE_VARIANTS
+    kind = _v.kind_of(config.model.task)
+    llm = kind == _v.GENERATION
+    allowed_tflite = _v.names(_v.TFLITE, kind)
     for variant in config.convert.tflite:
         if variant not in allowed_tflite:
-            why = ("full-int8 calibrates activations once, which a KV cache's growing range does not survive; "
-                   "use dynamic-int8 or int4" if llm else "int4 is block-wise weight quantization for text-generation models")
+            why = (f"{_v.FULL_INT8} calibrates activations once, which a KV cache's growing range does not survive; "
+                   f"use {_v.DYNAMIC_INT8} or {_v.INT4}" if llm else f"{_v.INT4} is block-wise weight quantization for text-generation models")
             raise ConfigError(f"{where}: convert.tflite = {list(config.convert.tflite)} has {variant!r}, not available for {config.model.task}",
                               hint=f"{why}; valid here: {', '.join(allowed_tflite)}")
     if not llm:
         for variant in config.convert.coreml:
-            if variant not in ENCODER_COREML_VARIANTS:
+            if variant not in _v.names(_v.COREML, kind):
                 raise ConfigError(f"{where}: convert.coreml has {variant!r}, which is for text-generation models",
                                   hint=f"valid for {config.model.task}: {', '.join(ENCODER_COREML_VARIANTS)}")
 

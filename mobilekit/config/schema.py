@@ -10,17 +10,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mobilekit import variants as _v
+
 TASKS = ("text-classification", "sentence-embedding", "text-generation")
 ENCODER_TASKS = ("text-classification", "sentence-embedding")
-TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8", "int4")
+# Variant names come from the registry (mobilekit.variants), in its order.
+TFLITE_VARIANTS = _v.names(_v.TFLITE)
 # Which variants each kind of model can have (checked by the loader, with the reason in its hint).
-ENCODER_TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8")
-LLM_TFLITE_VARIANTS = ("float32", "float16", "dynamic-int8", "int4")
-LLM_TFLITE_DEFAULT = ("float32", "dynamic-int8", "int4")
+ENCODER_TFLITE_VARIANTS = _v.names(_v.TFLITE, _v.ENCODER)
+LLM_TFLITE_VARIANTS = _v.names(_v.TFLITE, _v.GENERATION)
+LLM_TFLITE_DEFAULT = _v.default_names(_v.TFLITE, _v.GENERATION)
 INT4_BLOCK_SIZES = (32, 64, 128, 256)
 TFLITE_ROUTES = ("onnx2tf", "litert-torch")
-COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4", "int4")
-ENCODER_COREML_VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
+COREML_VARIANTS = _v.names(_v.COREML)
+ENCODER_COREML_VARIANTS = _v.names(_v.COREML, _v.ENCODER)
+COREML_DEFAULT = _v.default_names(_v.COREML, _v.ENCODER)
 DATA_FORMATS = ("auto", "csv", "tsv", "jsonl")
 ARM_CPUS = ("cortex-a76", "cortex-a53")
 BACKENDS = ("auto", "gloo", "nccl")
@@ -143,7 +147,7 @@ class ExportConfig:
 class ConvertConfig:
     tflite: tuple[str, ...] = option(DERIVED, "TensorFlow Lite variants to build; default all, full-int8 only when there is calibration text.", kind="list[choice]", choices=TFLITE_VARIANTS)
     tflite_route: str = option("litert-torch", "How TFLite models are made: torch -> TFLite directly (litert-torch, measured 18x faster on MiniLM at equal parity; docs/tflite_routes.md) or ONNX -> onnx2tf.", kind="choice", choices=TFLITE_ROUTES)
-    coreml: tuple[str, ...] = option(["float16"], "Core ML variants to build.", kind="list[choice]", choices=COREML_VARIANTS)
+    coreml: tuple[str, ...] = option(list(COREML_DEFAULT), "Core ML variants to build.", kind="list[choice]", choices=COREML_VARIANTS)
     calibration_samples: int = option(64, "Task samples used to calibrate full-integer int8.", kind="int", min=1, max=10000)
 
 

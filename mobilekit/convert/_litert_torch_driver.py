@@ -4,7 +4,7 @@
 
 Never imported by mobilekit itself (``mobilekit.convert.litert_torch`` starts it). It imports
 only mobilekit's light modules (``onnx_export`` for the torch wrapper, ``tflite`` for the shared
-constants) plus torch, transformers, litert_torch, ai_edge_quantizer and ai_edge_litert, all from
+constants, ``variants`` for the variant names) plus torch, transformers, litert_torch, ai_edge_quantizer and ai_edge_litert, all from
 its own environment. The request (JSON) holds: model_dir, task, sequence_length, pooling,
 normalize, outputs {variant: path}, calibration_npz (or null), work_dir, result.
 
@@ -33,6 +33,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+from mobilekit.variants import DYNAMIC_INT8, FLOAT16, FLOAT32, FULL_INT8
 
 
 def _named_module(wrapper, input_names: list[str], output_name: str):
@@ -187,18 +189,18 @@ def main(request_path: str) -> int:
     print(f"guard: float32 vs torch max abs diff {guard:.3g}", flush=True)
 
     float_bytes = float_path.read_bytes()
-    if "float32" in outputs:
-        shutil.copyfile(float_path, outputs["float32"])
-    if "float16" in outputs:
+    if FLOAT32 in outputs:
+        shutil.copyfile(float_path, outputs[FLOAT32])
+    if FLOAT16 in outputs:
         t = time.monotonic()
-        _quantize(float_bytes, FLOAT16_RECIPE, outputs["float16"])
-        timings["float16"] = time.monotonic() - t
-    if "dynamic-int8" in outputs:
+        _quantize(float_bytes, FLOAT16_RECIPE, outputs[FLOAT16])
+        timings[FLOAT16] = time.monotonic() - t
+    if DYNAMIC_INT8 in outputs:
         t = time.monotonic()
-        _quantize(float_bytes, aeq_recipe.dynamic_legacy_wi8_afp32(), outputs["dynamic-int8"])
-        timings["dynamic-int8"] = time.monotonic() - t
+        _quantize(float_bytes, aeq_recipe.dynamic_legacy_wi8_afp32(), outputs[DYNAMIC_INT8])
+        timings[DYNAMIC_INT8] = time.monotonic() - t
     rewritten = 0
-    if "full-int8" in outputs:
+    if FULL_INT8 in outputs:
         t = time.monotonic()
         masked, rewritten = rewrite_mask_constants(float_bytes, MASK_VALUE_FOR_INT8, _MASK_CONSTANT_THRESHOLD)
         print(f"full-int8: {rewritten} attention-mask constant(s) set to {MASK_VALUE_FOR_INT8}", flush=True)
@@ -208,8 +210,8 @@ def main(request_path: str) -> int:
                     "op_config": {}} for name in _signature_output_tensor_names(masked)]
         rows = [{n: np.asarray(calibration[n][i:i + 1], dtype=np.int32) for n in input_names}
                 for i in range(len(calibration["input_ids"]))]
-        _quantize(masked, recipe, outputs["full-int8"], calibration_rows=rows)
-        timings["full-int8"] = time.monotonic() - t
+        _quantize(masked, recipe, outputs[FULL_INT8], calibration_rows=rows)
+        timings[FULL_INT8] = time.monotonic() - t
     timings["total"] = time.monotonic() - start
     Path(request["result"]).write_text(json.dumps({
         "timings": timings, "guard_max_abs_diff": guard,

@@ -20,6 +20,8 @@ import time
 import traceback
 from pathlib import Path
 
+from mobilekit.variants import DYNAMIC_INT8, FLOAT16, FLOAT32, FULL_INT8
+
 
 def _run_onnx2tf(onnx_path: str, work_dir: str):
     """Run onnx2tf; returns the tf_keras model it built (its float32/float16 .tflite are on disk)."""
@@ -44,11 +46,11 @@ def _quantize(model, variant: str, calibration: dict | None) -> bytes:
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if variant == "dynamic-int8":
+    if variant == DYNAMIC_INT8:
         # int8 weights, float activations: no calibration needed.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
-    if variant != "full-int8":
+    if variant != FULL_INT8:
         raise ValueError(variant)
     if not calibration:
         raise RuntimeError("full-int8 needs calibration data")
@@ -96,7 +98,7 @@ def main(request_path: str) -> int:
         stem = Path(job["onnx"]).stem
         for variant, out in job["outputs"].items():
             start = time.monotonic()
-            if variant in ("float32", "float16"):
+            if variant in (FLOAT32, FLOAT16):  # onnx2tf's own files
                 made = work / f"{stem}_{variant}.tflite"
                 if not made.is_file():
                     print(f"[mobilekit] onnx2tf did not write {made}", flush=True)

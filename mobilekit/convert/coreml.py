@@ -44,10 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mobilekit import variants as _v
 from mobilekit.errors import ConversionError, ModelInputError
 
-VARIANTS = ("float16", "float32", "int8", "palettize6", "palettize4")
-DEFAULT_VARIANT = "float16"
+VARIANTS = _v.names(_v.COREML, _v.ENCODER)  # float16, float32, int8, palettize6, palettize4
+DEFAULT_VARIANT = _v.default_names(_v.COREML, _v.ENCODER)[0]  # float16
 METADATA_PREFIX = "mobilekit."
 # Standard Core ML description fields, taken from ``metadata`` by these keys.
 STANDARD_METADATA = {"author": "author", "short_description": "short_description", "version": "version",
@@ -70,14 +71,12 @@ class CoreMLVariant:
     OP_TYPES: tuple[str, ...] = ()
 
 
+# From the registry's encoder Core ML variants: float32, float16; int8 (int8 weights, float16
+# compute: weight-only quantization is all Core ML does without calibration data on macOS, as
+# activation quantization needs predict()); palettize6 / palettize4 (6- / 4-bit lookup tables).
 RECIPES: dict[str, CoreMLVariant] = {
-    "float32": CoreMLVariant("float32", "float32"),
-    "float16": CoreMLVariant("float16", "float16"),
-    # int8 weights, float16 compute: weight-only quantization is all Core ML does without
-    # calibration data on macOS (activation quantization needs predict()).
-    "int8": CoreMLVariant("int8", "float16", "int8", 8, ("linear", "gather")),
-    "palettize6": CoreMLVariant("palettize6", "float16", "palettize", 6, ("linear", "gather")),
-    "palettize4": CoreMLVariant("palettize4", "float16", "palettize", 4, ("linear", "gather")),
+    v.name: CoreMLVariant(v.name, v.precision, v.quantization, v.bits, ("linear", "gather") if v.quantization else ())
+    for v in _v.variants(_v.COREML, _v.ENCODER)
 }
 
 
@@ -317,7 +316,7 @@ def _compress(mlmodel, recipe: CoreMLVariant, weight_threshold: int):
         return mlmodel
     import coremltools.optimize.coreml as cto
 
-    if recipe.COMPRESSION == "int8":
+    if recipe.COMPRESSION == _v.INT8:
         op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
                                                 weight_threshold=weight_threshold)
         compress = cto.linear_quantize_weights

@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mobilekit import variants as _v
 from mobilekit.errors import ConversionError, ModelInputError
 from mobilekit.toolchains.process import ProcessFailed, child_env, run_logged
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-VARIANTS = ("float32", "float16", "dynamic-int8", "full-int8")
+VARIANTS = _v.names(_v.TFLITE, _v.ENCODER)  # float32, float16, dynamic-int8, full-int8
 # The value written over the attention mask's float32-min constant before full-int8 calibration.
 # -30 keeps softmax weights of padded positions below ~1e-13 relative while letting the calibrated
 # range of masked scores stay near [-40, 10] (int8 step ~0.2).
@@ -73,7 +74,7 @@ class TfliteConversion:
 
 
 def variant_file_name(variant: str) -> str:
-    return f"model_{variant.replace('-', '_')}.tflite"
+    return _v.get(_v.TFLITE, variant).file_name
 
 
 def prepare_onnx_for_onnx2tf(onnx_path: Path, out_path: Path, *,
@@ -144,7 +145,7 @@ def check_calibration(variants: list[str], calibration, input_names: list[str], 
     """full-int8 needs an int array [N, sequence_length] per model input (both routes)."""
     import numpy as np
 
-    if "full-int8" not in variants:
+    if not _v.needs_calibration(_v.TFLITE, variants):
         return
     if not calibration:
         raise ModelInputError("the full-int8 variant needs calibration data",
@@ -222,7 +223,7 @@ def convert_tflite_detailed(
         p.unlink(missing_ok=True)
 
     jobs = []
-    plain = [v for v in variants if v != "full-int8"]
+    plain = [v for v in variants if not _v.get(_v.TFLITE, v).needs_calibration]
     if plain:
         # onnx2tf names its outputs after the ONNX file's stem: give it a fixed one.
         src = work / "model.onnx"
@@ -231,11 +232,12 @@ def convert_tflite_detailed(
                      "outputs": {v: str(paths[v]) for v in plain}})
     rewritten = 0
     calibration_npz = None
-    if "full-int8" in variants:
+    calibrated = [v for v in variants if _v.get(_v.TFLITE, v).needs_calibration]  # full-int8
+    if calibrated:
         src = work / "model_int8.onnx"
         rewritten = prepare_onnx_for_onnx2tf(onnx_path, src, mask_value=MASK_VALUE_FOR_INT8)
         jobs.append({"onnx": str(src), "work_dir": str(work / "int8"),
-                     "outputs": {"full-int8": str(paths["full-int8"])}})
+                     "outputs": {v: str(paths[v]) for v in calibrated}})
         calibration_npz = work / "calibration.npz"
         np.savez(calibration_npz, **{k: np.asarray(calibration[k], dtype=np.int32) for k in shapes})
     request = {"jobs": jobs, "calibration_npz": str(calibration_npz) if calibration_npz else None,
@@ -259,7 +261,7 @@ def convert_tflite_detailed(
     result = TfliteConversion(paths=paths, seconds=seconds, log_path=log_path,
                               mask_constants_rewritten=rewritten)
     if guard:
-        guard_variant = "float32" if "float32" in paths else None
+        guard_variant = _v.FLOAT32 if _v.FLOAT32 in paths else None
         if guard_variant:
             try:
                 result.guard_max_abs_diff = _guard(onnx_path, paths[guard_variant], shapes, calibration, log_path)

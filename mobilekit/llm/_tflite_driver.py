@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from mobilekit.variants import DYNAMIC_INT8, FLOAT16, FLOAT32, INT4
+
 QUANTIZED_OPS = ("FULLY_CONNECTED", "EMBEDDING_LOOKUP")
 OUTPUT_HEAD = ".*logits_output.*"  # litert-torch names the head's output <signature>_logits_output
 
@@ -34,7 +36,7 @@ def _recipe(variant: str, block_size: int):
 
     manager = recipe_manager.RecipeManager()
     ops = qtyping.TFLOperationName
-    if variant == "float16":
+    if variant == FLOAT16:
         for op in QUANTIZED_OPS:
             manager.add_quantization_config(
                 regex=".*", operation_name=getattr(ops, op), algorithm_key="float_casting",
@@ -43,8 +45,8 @@ def _recipe(variant: str, block_size: int):
                     compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True))
         return manager.get_quantization_recipe()
     bits, granularity = {
-        "dynamic-int8": (8, qtyping.QuantGranularity.CHANNELWISE),
-        "int4": (4, getattr(qtyping.QuantGranularity, f"BLOCKWISE_{block_size}")),
+        DYNAMIC_INT8: (8, qtyping.QuantGranularity.CHANNELWISE),
+        INT4: (4, getattr(qtyping.QuantGranularity, f"BLOCKWISE_{block_size}")),
     }[variant]
     manager.add_dynamic_config(regex=".*", operation_name=ops.FULLY_CONNECTED, num_bits=bits, granularity=granularity)
     if bits == 4:
@@ -148,7 +150,7 @@ def main(request_path: str) -> int:
     outputs = {k: Path(v) for k, v in request["outputs"].items()}
     for variant, path in outputs.items():
         began = time.monotonic()
-        if variant == "float32":
+        if variant == FLOAT32:
             path.write_bytes(float_path.read_bytes())
         else:
             _quantize(float_path, variant, int(request["int4_block_size"]), path)

@@ -45,6 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mobilekit import variants as _v
 from mobilekit.errors import ConfigError
 
 CHILD_TIMEOUT_S = 7200
@@ -52,7 +53,11 @@ CHILD_TIMEOUT_S = 7200
 # quantized ones quantize activations on the fly, and each build picks its own kernels: on
 # SmolLM2-135M dynamic-int8 ARM (LiteRT 2.3) vs x86 (2.1) differ by 2.1 (8% of the largest logit),
 # x86 2.1 vs x86 2.3 by 1.6, with the same top-1 token at every step. A broken kernel is ~100% off.
-ARM_TOLERANCE = {"float32": 1e-3, "float16": 1e-2, "dynamic-int8": 0.15, "int4": 0.15}
+ARM_FAMILY_TOLERANCE = {_v.FAMILY_FLOAT32: 1e-3, _v.FAMILY_FLOAT16: 1e-2, _v.FAMILY_INT8_WEIGHTS: 0.15,
+                        _v.FAMILY_INT4_WEIGHTS: 0.15}
+# Per text-generation TFLite variant, by its registry family (others: 0.15).
+ARM_TOLERANCE = {v.name: ARM_FAMILY_TOLERANCE[v.family] for v in _v.variants(_v.TFLITE, _v.GENERATION)
+                 if v.family in ARM_FAMILY_TOLERANCE}
 
 
 @dataclass(frozen=True)

@@ -66,13 +66,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mobilekit import variants as _v
 from mobilekit.errors import ConversionError, ModelInputError
 from mobilekit.llm.kv_decoder import DecoderSpec, decoder_spec
 
 log = logging.getLogger("mobilekit.llm.coreml")
 
-VARIANTS = ("float16", "float32", "int8", "int4", "palettize4")
-DEFAULT_VARIANT = "float16"
+VARIANTS = _v.names(_v.COREML, _v.GENERATION)  # float16, float32, int8, palettize4, int4
+DEFAULT_VARIANT = _v.default_names(_v.COREML, _v.GENERATION)[0]  # float16
 TASK = "text-generation"
 DEFAULT_INT4_BLOCK_SIZE = 32
 PALETTE_GROUP_SIZE = 16
@@ -90,13 +91,10 @@ class LlmRecipe:
     compression: str | None = None  # None | "int8" | "int4" | "palettize4"
 
 
-RECIPES = {
-    "float32": LlmRecipe("float32", "float32"),
-    "float16": LlmRecipe("float16", "float16"),
-    "int8": LlmRecipe("int8", "float16", "int8"),
-    "int4": LlmRecipe("int4", "float16", "int4"),
-    "palettize4": LlmRecipe("palettize4", "float16", "palettize4"),
-}
+# From the registry's text-generation Core ML variants; a compressed one's compression is named
+# after the variant (int8, int4, palettize4), as the package metadata records it.
+RECIPES = {v.name: LlmRecipe(v.name, v.precision, v.name if v.quantization else None)
+           for v in _v.variants(_v.COREML, _v.GENERATION)}
 
 
 @dataclass
@@ -211,7 +209,7 @@ def _finish_variant(path: Path, recipe: LlmRecipe, metadata: dict, user: dict, i
     _write_metadata(path, metadata, {
         **user, "variant": recipe.name, "compute_precision": recipe.precision,
         "cache_dtype": cache_dtype_for(recipe.name), "weight_compression": recipe.compression or "none",
-        **({"int4_block_size": int4_block_size} if recipe.compression == "int4" else {}),
+        **({"int4_block_size": int4_block_size} if recipe.compression == _v.INT4 else {}),
         "float_weights": report.weight_names()})
     report.size_bytes = package_size(path)
     return report
@@ -225,7 +223,7 @@ def _check_request(variants: list[str], int4_block_size: int) -> None:
     if unknown:
         raise ModelInputError(f"unknown Core ML LLM variant(s) {', '.join(map(repr, unknown))}",
                               hint=f"use any of: {', '.join(VARIANTS)}")
-    if "int4" in variants and int4_block_size < 1:
+    if _v.INT4 in variants and int4_block_size < 1:
         raise ModelInputError(f"int4_block_size must be positive, got {int4_block_size}",
                               hint="use 32 (the default) or another divisor of the hidden and MLP sizes")
 
@@ -409,10 +407,10 @@ def _check_io_names(mlmodel, inputs: list[str], outputs: list[str], signature: s
 def _op_config(recipe: LlmRecipe, block_size: int, threshold: int):
     import coremltools.optimize.coreml as cto
 
-    if recipe.compression == "int8":
+    if recipe.compression == _v.INT8:
         return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
                                            weight_threshold=threshold)
-    if recipe.compression == "int4":
+    if recipe.compression == _v.INT4:
         return cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
                                            block_size=block_size, weight_threshold=threshold)
     return cto.OpPalettizerConfig(mode="kmeans", nbits=4, granularity="per_grouped_channel",
@@ -426,7 +424,7 @@ def _compress(mlmodel, recipe: LlmRecipe, block_size: int, threshold: int):
 
     op_config = _op_config(recipe, block_size, threshold)
     config = cto.OptimizationConfig(op_type_configs={op_type: op_config for op_type in WEIGHT_OPERANDS})
-    compress = cto.palettize_weights if recipe.compression == "palettize4" else cto.linear_quantize_weights
+    compress = cto.palettize_weights if recipe.compression == _v.PALETTIZE4 else cto.linear_quantize_weights
     try:
         return compress(mlmodel, config=config)
     except Exception as e:

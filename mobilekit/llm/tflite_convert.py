@@ -16,11 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobilekit import variants as _v
 from mobilekit.errors import ConversionError
 from mobilekit.llm.kv_decoder import DecoderSpec
 
-VARIANT_FILES = {"float32": "model_float32.tflite", "float16": "model_float16.tflite",
-                 "dynamic-int8": "model_dynamic_int8.tflite", "int4": "model_int4.tflite"}
+# float32, float16, dynamic-int8, int4 -> model_<variant>.tflite (the registry's text-generation variants)
+VARIANT_FILES = {v.name: v.file_name for v in _v.variants(_v.TFLITE, _v.GENERATION)}
 GUARD_TOLERANCE = 1e-3  # relative to the largest logit: float32 TFLite vs torch
 DEFAULT_TIMEOUT_S = 3600
 LOG_NAME = "litert_torch_llm.log"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mobilekit import variants as _v
 from mobilekit.errors import VerificationError
 
 
@@ -17,18 +18,17 @@ class ShippedModels:
 
 
 def shipped_models(config, inputs: dict[str, Path], verify: dict) -> ShippedModels:
-    """The variants the enabled platforms ship (``inputs``: the generate stage's, ``tflite-<v>``/``coreml-<v>``)."""
-    from mobilekit.fsutil import tree_size
-
+    """The variants the enabled platforms ship (``inputs``: the generate stage's, keyed by the
+    registry's artifact keys ``tflite-<v>``/``coreml-<v>``)."""
     tflite_variant = tflite_model = coreml_variant = coreml_model = None
     if config.android.enabled:
-        sizes = {v: inputs[f"tflite-{v}"].stat().st_size for v in config.convert.tflite}
-        tflite_variant = choose_variant(config.android.model_variant, list(config.convert.tflite), verify, "tflite", sizes)
-        tflite_model = inputs[f"tflite-{tflite_variant}"]
+        sizes = {v: _v.artifact_size(inputs[_v.tflite_key(v)]) for v in config.convert.tflite}
+        tflite_variant = choose_variant(config.android.model_variant, list(config.convert.tflite), verify, _v.TFLITE, sizes)
+        tflite_model = inputs[_v.tflite_key(tflite_variant)]
     if config.ios.enabled and config.convert.coreml:
-        sizes = {v: tree_size(inputs[f"coreml-{v}"]) for v in config.convert.coreml}
-        coreml_variant = choose_variant(config.ios.model_variant, list(config.convert.coreml), verify, "coreml", sizes)
-        coreml_model = inputs[f"coreml-{coreml_variant}"]
+        sizes = {v: _v.artifact_size(inputs[_v.coreml_key(v)]) for v in config.convert.coreml}
+        coreml_variant = choose_variant(config.ios.model_variant, list(config.convert.coreml), verify, _v.COREML, sizes)
+        coreml_model = inputs[_v.coreml_key(coreml_variant)]
     return ShippedModels(tflite_variant, tflite_model, coreml_variant, coreml_model)
 
 
@@ -36,7 +36,7 @@ def choose_variant(requested: str, candidates: list[str], verify: dict, prefix: 
     """The variant to ship: the one asked for (it must have passed verify), or the smallest that did."""
     shipping = set(verify.get("shipping", []))
     if requested != "auto":
-        name = f"{prefix}-{requested}"
+        name = _v.artifact_key(prefix, requested)
         if name not in shipping:
             reasons = verify.get("rejected", {}).get(name) or ["it was not built or verified"]
             raise VerificationError(
@@ -44,7 +44,7 @@ def choose_variant(requested: str, candidates: list[str], verify: dict, prefix: 
                 hint="pick another model_variant, or \"auto\" for the smallest accepted one",
             )
         return requested
-    accepted = [c for c in candidates if f"{prefix}-{c}" in shipping]
+    accepted = [c for c in candidates if _v.artifact_key(prefix, c) in shipping]
     if not accepted:
         raise VerificationError(
             f"no {prefix} variant passed verification (built: {', '.join(candidates) or 'none'})",

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from mobilekit import variants as _v
 from mobilekit.config import Config
 from mobilekit.stages import model_ref, text_refs
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
 
+# The artifact names (``tflite-<variant>``, ``coreml-<variant>``) come from the variant registry.
+tflite_artifact = _v.tflite_key
+coreml_artifact = _v.coreml_key
 
-def tflite_artifact(variant: str) -> str:
-    return f"tflite-{variant}"
 
-
-def coreml_artifact(variant: str) -> str:
-    return f"coreml-{variant}"
+def needs_calibration(config: Config) -> bool:
+    """Whether a TFLite variant of the config needs calibration text (full-int8)."""
+    return _v.needs_calibration(_v.TFLITE, config.convert.tflite)
 
 
 @register_stage
@@ -33,7 +35,7 @@ class ConvertStage(Stage):
         if is_llm(config):
             return {"decoder": decoder_ref(), "model": model_ref(config)}
         refs = {"onnx": ArtifactRef("export", "onnx"), "model": model_ref(config)}
-        if "full-int8" in config.convert.tflite:
+        if needs_calibration(config):
             refs.update(text_refs(config))
         return refs
 
@@ -45,7 +47,7 @@ class ConvertStage(Stage):
 
             params["int4_block_size"] = config.generation.int4_block_size
             params["converters"] = CONVERTER_VERSIONS
-        if "full-int8" in convert.tflite:
+        if needs_calibration(config):
             data = config.data
             params["calibration"] = {
                 "samples": convert.calibration_samples,
@@ -63,7 +65,7 @@ class ConvertStage(Stage):
         artifacts, metadata, metrics = {}, {}, {}
         onnx_metadata = ctx.input_metadata["onnx"]
         if config.convert.tflite:
-            calibration = self._calibration(ctx) if "full-int8" in config.convert.tflite else None
+            calibration = self._calibration(ctx) if needs_calibration(config) else None
             if config.convert.tflite_route == "litert-torch":
                 from mobilekit.convert.litert_torch import convert_tflite_litert_torch
 
@@ -81,7 +83,7 @@ class ConvertStage(Stage):
             for variant, path in paths.items():
                 name = tflite_artifact(variant)
                 artifacts[name] = path
-                metadata[name] = {**onnx_metadata, "format": "tflite", "variant": variant}
+                metadata[name] = {**onnx_metadata, "format": _v.TFLITE, "variant": variant}
                 metrics[f"{name}_bytes"] = path.stat().st_size
         if config.convert.coreml:
             from mobilekit.convert.coreml import convert_coreml
@@ -102,7 +104,7 @@ class ConvertStage(Stage):
             for variant, path in paths.items():
                 name = coreml_artifact(variant)
                 artifacts[name] = path
-                metadata[name] = {**onnx_metadata, "format": "coreml", "variant": variant}
+                metadata[name] = {**onnx_metadata, "format": _v.COREML, "variant": variant}
                 metrics[f"{name}_seconds"] = round(timings.get(variant, 0.0), 2)
         return StageOutput(artifacts=artifacts, metadata=metadata, metrics=metrics)
 

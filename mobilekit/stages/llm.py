@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mobilekit import variants as _v
 from mobilekit.config import Config
 from mobilekit.errors import ConversionError, VerificationError
 from mobilekit.scale.compute import precision_parameter
@@ -21,11 +22,11 @@ from mobilekit.stages.base import ArtifactRef, StageContext, StageOutput
 KV_CHECK_TOLERANCE = 1e-3  # relative to the largest logit: explicit cache vs Hugging Face forward
 # Bump when a converter writes different files for the same decoder (cached variants are rebuilt):
 # tflite 2: int8 output head in int4; coreml 2: RMS statistics in float32 in float16 programs.
-CONVERTER_VERSIONS = {"tflite": 2, "coreml": 2}
+CONVERTER_VERSIONS = {_v.TFLITE: 2, _v.COREML: 2}
 
 
 def is_llm(config: Config) -> bool:
-    return config.model.task == "text-generation"
+    return _v.kind_of(config.model.task) == _v.GENERATION
 
 
 def decoder_ref() -> ArtifactRef:
@@ -237,7 +238,7 @@ def run_convert(ctx: StageContext, tflite_artifact, coreml_artifact) -> StageOut
         for variant, path in result.paths.items():
             name = tflite_artifact(variant)
             artifacts[name] = path
-            metadata[name] = {**description, "format": "tflite", "variant": variant}
+            metadata[name] = {**description, "format": _v.TFLITE, "variant": variant}
             metrics[f"{name}_bytes"] = path.stat().st_size
     if config.convert.coreml:
         from mobilekit.llm.coreml_convert import convert_llm_coreml
@@ -249,7 +250,7 @@ def run_convert(ctx: StageContext, tflite_artifact, coreml_artifact) -> StageOut
         for variant, path in paths.items():
             name = coreml_artifact(variant)
             artifacts[name] = path
-            metadata[name] = {**description, "format": "coreml", "variant": variant}
+            metadata[name] = {**description, "format": _v.COREML, "variant": variant}
     return StageOutput(artifacts=artifacts, metadata=metadata, metrics=metrics)
 
 
@@ -262,10 +263,6 @@ def _coreml_metadata(config: Config, description: dict, source_sha256: str | Non
 
 
 # -- verify ------------------------------------------------------------------------------------
-
-
-VERIFY_FAMILIES = {"float32": "float32", "float16": "float16", "dynamic-int8": "int8", "int8": "int8",
-                   "int4": "int4", "palettize4": "int4"}
 
 
 def verify_parameters(config: Config) -> dict[str, Any]:
@@ -313,12 +310,12 @@ def _variant_decoders(config, ctx, spec, tflite_artifact, coreml_artifact) -> di
     variants = {}
     for variant in config.convert.tflite:
         path = ctx.inputs[tflite_artifact(variant)]
-        variants[tflite_artifact(variant)] = (VERIFY_FAMILIES[variant], lambda p=path: TfliteDecoder.open(p, spec))
+        variants[tflite_artifact(variant)] = (_v.get(_v.TFLITE, variant).llm_verify_family, lambda p=path: TfliteDecoder.open(p, spec))
     for variant in config.convert.coreml:
         from mobilekit.llm.coreml_runner import CoremlDecoder
 
         path = ctx.inputs[coreml_artifact(variant)]
-        variants[coreml_artifact(variant)] = (VERIFY_FAMILIES[variant], lambda p=path: CoremlDecoder.open(p, spec))
+        variants[coreml_artifact(variant)] = (_v.get(_v.COREML, variant).llm_verify_family, lambda p=path: CoremlDecoder.open(p, spec))
     return variants
 
 

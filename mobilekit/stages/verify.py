@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mobilekit import variants as _v
 from mobilekit.config import Config
 from mobilekit.errors import VerificationError
 from mobilekit.stages import model_ref, text_refs
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
 from mobilekit.stages.convert import coreml_artifact, tflite_artifact
-
-# Core ML variants are judged with the tolerance of the TFLite family they resemble most.
-COREML_FAMILIES = {"float32": "float32", "float16": "float16", "int8": "dynamic-int8", "palettize6": "dynamic-int8", "palettize4": "full-int8"}
 
 
 @register_stage
@@ -72,11 +70,13 @@ class VerifyStage(Stage):
         with ctx.progress.task(f"torch reference on {len(samples.texts)} texts"):
             reference = reference_outputs(model_dir, encodings, task=task, pooling=config.model.pooling, normalize=config.model.normalize)
 
+        # Each variant is judged with its registry family's parity tolerance (Core ML int8 and
+        # palettize6 as int8 weights, palettize4 as 4-bit weights: full-int8's budget).
         variants = {"onnx": ("onnx", ctx.inputs["onnx"])}
         for variant in config.convert.tflite:
-            variants[tflite_artifact(variant)] = (variant, ctx.inputs[tflite_artifact(variant)])
+            variants[tflite_artifact(variant)] = (_v.get(_v.TFLITE, variant).parity_tolerance, ctx.inputs[tflite_artifact(variant)])
         for variant in config.convert.coreml:
-            variants[coreml_artifact(variant)] = (COREML_FAMILIES[variant], ctx.inputs[coreml_artifact(variant)])
+            variants[coreml_artifact(variant)] = (_v.get(_v.COREML, variant).parity_tolerance, ctx.inputs[coreml_artifact(variant)])
 
         results = {}
         with ctx.progress.task("verifying variants", total=len(variants)) as task_progress:
@@ -125,7 +125,7 @@ def _run_variant(name: str, path, encodings, output_name: str):
         from mobilekit.runners.onnx_runner import run_onnx
 
         return run_onnx(path, encodings)
-    if name.startswith("coreml-"):
+    if _v.by_key(name).format == _v.COREML:
         return _run_coreml(path, encodings, output_name)
     from mobilekit.runners.tflite_runner import run_tflite
 

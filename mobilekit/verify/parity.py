@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from mobilekit import variants as _v
 from mobilekit.errors import ModelInputError, VerificationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,25 +44,27 @@ class Tolerance:
 
 # Variant families. float32 must match closely; float16 (weights, or compute on Core ML) drifts by
 # ~1e-3 relative; int8 variants are judged mainly by agreement, cosine and task accuracy, their
-# raw differences are reported but not judged.
+# raw differences are reported but not judged. Keyed by tolerance name; which one each variant gets
+# is its registry family's (``mobilekit.variants.PARITY_TOLERANCES``).
 DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "float32": Tolerance(max_abs_diff=1e-3, mean_abs_diff=1e-4, min_agreement=1.0,
+    _v.FLOAT32: Tolerance(max_abs_diff=1e-3, mean_abs_diff=1e-4, min_agreement=1.0,
                          min_mean_cosine=0.99999, min_min_cosine=0.9999,
                          max_accuracy_drop=0.0, max_macro_f1_drop=0.0),
-    "float16": Tolerance(max_abs_diff=5e-2, mean_abs_diff=1e-2, min_agreement=0.99,
+    _v.FLOAT16: Tolerance(max_abs_diff=5e-2, mean_abs_diff=1e-2, min_agreement=0.99,
                          min_mean_cosine=0.9995, min_min_cosine=0.999,
                          max_accuracy_drop=0.01, max_macro_f1_drop=0.01),
-    "dynamic-int8": Tolerance(min_agreement=0.95, min_mean_cosine=0.99, min_min_cosine=0.95,
+    _v.DYNAMIC_INT8: Tolerance(min_agreement=0.95, min_mean_cosine=0.99, min_min_cosine=0.95,
                               max_accuracy_drop=0.02, max_macro_f1_drop=0.02),
-    "full-int8": Tolerance(min_agreement=0.90, min_mean_cosine=0.97, min_min_cosine=0.90,
+    _v.FULL_INT8: Tolerance(min_agreement=0.90, min_mean_cosine=0.97, min_min_cosine=0.90,
                            max_accuracy_drop=0.03, max_macro_f1_drop=0.03),
 }
 
 _FAMILY_ALIASES = {
-    "onnx": "float32", "fp32": "float32", "float32": "float32",
-    "fp16": "float16", "float16": "float16",
-    "dynamic-int8": "dynamic-int8", "int8-weights": "dynamic-int8", "int8": "dynamic-int8",
-    "full-int8": "full-int8",
+    "onnx": _v.FLOAT32, "fp32": _v.FLOAT32, _v.FLOAT32: _v.FLOAT32,
+    "fp16": _v.FLOAT16, _v.FLOAT16: _v.FLOAT16,
+    _v.DYNAMIC_INT8: _v.DYNAMIC_INT8, _v.INT8: _v.DYNAMIC_INT8,
+    _v.FULL_INT8: _v.FULL_INT8,
+    **_v.PARITY_TOLERANCES,  # the registry's family names (int8-weights, int8-full, int4-weights, ...)
 }
 
 
