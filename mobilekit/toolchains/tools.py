@@ -130,6 +130,10 @@ def _kotlin_version(path: Path) -> str | None:
     return json.loads(package_json.read_text())["version"] if package_json.exists() else None
 
 
+def ktlint_path() -> Path:
+    return mobilekit_home() / "ktlint" / "node_modules" / "@naturalcycles" / "ktlint" / "resources" / "ktlint"
+
+
 def android_jar_path() -> Path:
     return mobilekit_home() / "android" / f"android-{pin('ANDROID_API')}.jar"
 
@@ -196,6 +200,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool("kotlin-stdlib", "the Kotlin runtime the library links against", "kotlin", _file(lambda: kotlin_lib_path() / "kotlin-stdlib.jar")),
     Tool("kotlinx-coroutines", "Flow and cancellation in the language-model SDK", "kotlin",
          _file(lambda: kotlin_lib_path() / "kotlinx-coroutines-core-jvm.jar")),
+    Tool("ktlint", "lint the SDK's real Kotlin sources (tests)", "kotlin",
+         _file(ktlint_path, lambda p: pin("KTLINT_PACKAGE").rpartition("@")[2]), optional=True),
     Tool(f"android.jar (API {pin('ANDROID_API')})", "compile against the Android framework", "android", _file(android_jar_path)),
     Tool("framework-res.apk", "link the library's resources (aapt2 -I)", "android", _file(lambda: FRAMEWORK_RES)),
     Tool("aapt2", "compile Android resources (R.txt)", "android", _executable("aapt2", ["version"])),

@@ -30,3 +30,9 @@ def test_tables_hold_the_cases_the_platform_tables_get_wrong():
     assert not contains("punctuation", 0x2E43)  # punctuation since Unicode 10; tokenizers does not split it
     assert contains("nonspacing_marks", 0x0301)
     assert contains("chinese", ord("東")) and not contains("chinese", ord("は"))
+
+
+def test_the_kotlin_and_swift_tables_are_generated_from_the_json():
+    for path, text in unicode_tables.render_sources(unicode_tables.load()).items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} is not what bert_unicode_tables.json gives: regenerate with `python -m mobilekit.sdk.ios.unicode_tables`")

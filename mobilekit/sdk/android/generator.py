@@ -131,7 +131,7 @@ def _check_inputs(inputs: SdkInputs, template: TemplateManifest) -> None:
 
 
 def template_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, Any]:
-    from mobilekit.sdk.ios.unicode_tables import CLASSES, load, range_lines
+    from mobilekit.sdk.ios.unicode_tables import load
 
     tables = load()  # the measured classes the Swift tokenizer uses too: one source for both
     s = inputs.tokenizer
@@ -161,7 +161,6 @@ def template_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str,
         "output_goldens": list(inputs.output_goldens),
         "has_fuzz": bool(inputs.fuzz_goldens),
         "unicode": tables,
-        "unicode_tables": [(name.upper(), range_lines(tables["classes"][name])) for name in CLASSES],
     }
 
 

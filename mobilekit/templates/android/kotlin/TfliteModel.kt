@@ -1,11 +1,11 @@
 package mobilekit.generated
 
-import java.io.Closeable
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.Tensor
+import java.io.Closeable
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 
 /**
  * One LiteRT interpreter and its reusable input/output buffers. Not thread-safe by itself: the
@@ -21,7 +21,15 @@ internal class TfliteModel private constructor(
 
     private class Input(val name: String, val tensorIndex: Int, val type: DataType, val buffer: ByteBuffer)
 
-    private class Output(val name: String, val tensorIndex: Int, val type: DataType, val scale: Float, val zeroPoint: Int, val size: Int, val buffer: ByteBuffer)
+    private class Output(
+        val name: String,
+        val tensorIndex: Int,
+        val type: DataType,
+        val scale: Float,
+        val zeroPoint: Int,
+        val size: Int,
+        val buffer: ByteBuffer,
+    )
 
     /** Number of values the model returns per text. */
     val outputSize: Int get() = output.size
@@ -121,8 +129,14 @@ internal class TfliteModel private constructor(
             val inputTensors = HashMap<String, Pair<Int, Tensor>>()
             val outputTensors = HashMap<String, Pair<Int, Tensor>>()
             if (key != null) {
-                for (name in interpreter.getSignatureInputs(key)) inputTensors[name] = -1 to interpreter.getInputTensorFromSignature(name, key)
-                for (name in interpreter.getSignatureOutputs(key)) outputTensors[name] = -1 to interpreter.getOutputTensorFromSignature(name, key)
+                for (name in interpreter.getSignatureInputs(key)) {
+                    inputTensors[name] =
+                        -1 to interpreter.getInputTensorFromSignature(name, key)
+                }
+                for (name in interpreter.getSignatureOutputs(key)) {
+                    outputTensors[name] =
+                        -1 to interpreter.getOutputTensorFromSignature(name, key)
+                }
             } else {
                 for (i in 0 until interpreter.inputTensorCount) {
                     val tensor = interpreter.getInputTensor(i)
@@ -141,7 +155,9 @@ internal class TfliteModel private constructor(
                 val (index, tensor) = inputTensors.getValue(name)
                 val shape = tensor.shape()
                 if (!(shape.size == 2 && shape[0] == 1 && shape[1] == sequenceLength)) {
-                    throw ModelShapeException("model input '$name' has shape ${shape.contentToString()}; this SDK feeds [1, $sequenceLength]")
+                    throw ModelShapeException(
+                        "model input '$name' has shape ${shape.contentToString()}; this SDK feeds [1, $sequenceLength]",
+                    )
                 }
                 val type = tensor.dataType()
                 val width = when (type) {
@@ -152,8 +168,12 @@ internal class TfliteModel private constructor(
                 Input(name, index, type, ByteBuffer.allocateDirect(sequenceLength * width).order(ByteOrder.nativeOrder()))
             }
             // A model without a signature names its output after the graph node; one output is unambiguous.
-            val outName = if (outputName in outputTensors) outputName else outputTensors.keys.singleOrNull()
-                ?: throw ModelShapeException("the model has no output '$outputName' (outputs: ${outputTensors.keys.sorted()})")
+            val outName = if (outputName in outputTensors) {
+                outputName
+            } else {
+                outputTensors.keys.singleOrNull()
+                    ?: throw ModelShapeException("the model has no output '$outputName' (outputs: ${outputTensors.keys.sorted()})")
+            }
             val (outIndex, outTensor) = outputTensors.getValue(outName)
             val outShape = outTensor.shape()
             val size = outShape.fold(1) { acc, d -> acc * d }
@@ -169,8 +189,12 @@ internal class TfliteModel private constructor(
             }
             val quantization = outTensor.quantizationParams()
             val output = Output(
-                outName, outIndex, outType,
-                quantization.scale, quantization.zeroPoint, size,
+                outName,
+                outIndex,
+                outType,
+                quantization.scale,
+                quantization.zeroPoint,
+                size,
                 ByteBuffer.allocateDirect(size * width).order(ByteOrder.nativeOrder()),
             )
             return TfliteModel(interpreter, key, inputs, output)

@@ -45,11 +45,7 @@ data class TokenizerSettings(
 )
 
 /** Model inputs for one text: all three arrays have the model's sequence length. */
-class Encoding(
-    val inputIds: IntArray,
-    val attentionMask: IntArray,
-    val tokenTypeIds: IntArray,
-) {
+class Encoding(val inputIds: IntArray, val attentionMask: IntArray, val tokenTypeIds: IntArray) {
     /** Number of real tokens (including [CLS] and [SEP]); the rest is padding. */
     val length: Int get() = attentionMask.count { it != 0 }
 }
@@ -347,11 +343,9 @@ internal class AddedTokenMatcher(tokens: List<AddedToken>, pattern: (AddedToken)
     }
 
     private companion object {
-        fun endsWithWord(text: String, index: Int): Boolean =
-            index > 0 && isWordCharacter(Character.codePointBefore(text, index))
+        fun endsWithWord(text: String, index: Int): Boolean = index > 0 && isWordCharacter(Character.codePointBefore(text, index))
 
-        fun startsWithWord(text: String, index: Int): Boolean =
-            index < text.length && isWordCharacter(Character.codePointAt(text, index))
+        fun startsWithWord(text: String, index: Int): Boolean = index < text.length && isWordCharacter(Character.codePointAt(text, index))
 
         /** Where the white space that ends right before [index] starts. */
         fun whitespaceStartBefore(text: String, index: Int): Int {
@@ -388,7 +382,9 @@ internal class AddedTokenMatcher(tokens: List<AddedToken>, pattern: (AddedToken)
         fun isWordCharacter(cp: Int): Boolean = when (Character.getType(cp)) {
             Character.NON_SPACING_MARK.toInt(), Character.COMBINING_SPACING_MARK.toInt(),
             Character.ENCLOSING_MARK.toInt(), Character.DECIMAL_DIGIT_NUMBER.toInt(),
-            Character.CONNECTOR_PUNCTUATION.toInt() -> true
+            Character.CONNECTOR_PUNCTUATION.toInt(),
+            -> true
+
             else -> Character.isAlphabetic(cp) || cp == 0x200C || cp == 0x200D
         }
     }

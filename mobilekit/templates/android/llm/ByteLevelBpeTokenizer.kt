@@ -172,8 +172,11 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
     private fun applyStep(step: Int, piece: IntArray, out: MutableList<IntArray>) {
         when (step) {
             STEP_PREFIX_SPACE -> out.add(if (piece[0] == SPACE) piece else intArrayOf(SPACE) + piece)
+
             STEP_DIGITS_ISOLATED -> splitNumeric(piece, isolated = true, out = out)
+
             STEP_DIGITS_CONTIGUOUS -> splitNumeric(piece, isolated = false, out = out)
+
             STEP_REGEX_GPT2, STEP_REGEX_LLAMA3, STEP_REGEX_QWEN2 -> {
                 var start = 0
                 while (start < piece.size) {
@@ -182,6 +185,7 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
                     start = end
                 }
             }
+
             else -> throw IllegalStateException("unknown pre-tokenizer step $step")
         }
     }
@@ -224,8 +228,13 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
         }
     }
 
-    private fun contractionLetter(cp: Int, ignoreCase: Boolean): Int =
-        if (ignoreCase) folds[cp] ?: 0 else if (cp in 'a'.code..'z'.code) cp else 0
+    private fun contractionLetter(cp: Int, ignoreCase: Boolean): Int = if (ignoreCase) {
+        folds[cp] ?: 0
+    } else if (cp in 'a'.code..'z'.code) {
+        cp
+    } else {
+        0
+    }
 
     /** GPT-2: ` ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (contractions handled before). */
     private fun gpt2End(c: IntArray, i: Int): Int {
@@ -252,7 +261,13 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
             while (end < c.size && end - i < maxDigits && kindOf(c[end]) == NUMBER_KIND) end++
             return end
         }
-        val otherStart = if (first == SPACE && nextKind == OTHER_KIND) i + 1 else if (kind == OTHER_KIND) i else -1
+        val otherStart = if (first == SPACE && nextKind == OTHER_KIND) {
+            i + 1
+        } else if (kind == OTHER_KIND) {
+            i
+        } else {
+            -1
+        }
         if (otherStart >= 0) {
             var end = runEnd(c, otherStart, OTHER_KIND)
             while (end < c.size && isLineBreak(c[end])) end++
@@ -418,10 +433,7 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
      * character). All pieces joined equal [ByteLevelBpeTokenizer.decode] of all ids. Not thread-safe:
      * one per generation.
      */
-    class StreamingDecoder internal constructor(
-        private val tokenizer: ByteLevelBpeTokenizer,
-        private val skipSpecialTokens: Boolean,
-    ) {
+    class StreamingDecoder internal constructor(private val tokenizer: ByteLevelBpeTokenizer, private val skipSpecialTokens: Boolean) {
         private val pending = ByteList()
 
         /** The text [id] completes; empty while a character is still unfinished. */
@@ -448,15 +460,18 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
             for (cp in codePoints) {
                 when {
                     cp < 0x80 -> out.add(cp)
+
                     cp < 0x800 -> {
                         out.add(0xC0 or (cp shr 6))
                         out.add(0x80 or (cp and 0x3F))
                     }
+
                     cp < 0x10000 -> {
                         out.add(0xE0 or (cp shr 12))
                         out.add(0x80 or ((cp shr 6) and 0x3F))
                         out.add(0x80 or (cp and 0x3F))
                     }
+
                     else -> {
                         out.add(0xF0 or (cp shr 18))
                         out.add(0x80 or ((cp shr 12) and 0x3F))
@@ -495,7 +510,10 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
                 }
                 when {
                     j == i + need + 1 -> out.appendCodePoint(cp)
-                    j == size && !final -> return i // unfinished: wait for more bytes
+
+                    j == size && !final -> return i
+
+                    // unfinished: wait for more bytes
                     else -> out.append(REPLACEMENT)
                 }
                 i = j
@@ -575,8 +593,7 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
             return true
         }
 
-        private fun touchesWord(text: IntArray, index: Int): Boolean =
-            index in text.indices && classes.has(text[index], CLASS_WORD)
+        private fun touchesWord(text: IntArray, index: Int): Boolean = index in text.indices && classes.has(text[index], CLASS_WORD)
 
         private fun spaceStartBefore(text: IntArray, index: Int): Int {
             var i = index
@@ -659,7 +676,7 @@ class ByteLevelBpeTokenizer private constructor(reader: AssetReader) {
             var lastClass = 0
             for (cp in chars) {
                 val cls = classOf(cp)
-                if (starter >= 0 && (lastClass < cls || lastClass == 0 && out.size - 1 == starter)) {
+                if (starter >= 0 && (lastClass < cls || (lastClass == 0 && out.size - 1 == starter))) {
                     val composite = composePair(out[starter], cp)
                     if (composite >= 0) {
                         out[starter] = composite

@@ -76,13 +76,7 @@ object ChatPrompt {
         out.append(content).append(ChatShape.CHATML_END).append('\n')
     }
 
-    private fun chatml(
-        shape: ChatShape,
-        messages: List<ChatMessage>,
-        generation: Boolean,
-        thinking: Boolean?,
-        out: StringBuilder,
-    ) {
+    private fun chatml(shape: ChatShape, messages: List<ChatMessage>, generation: Boolean, thinking: Boolean?, out: StringBuilder) {
         val default = shape.defaultSystem
         if (messages[0].role != ChatRole.SYSTEM && default != null) chatmlTurn("system", default, out)
         val lastQuery = qwen3LastQuery(messages)
@@ -144,6 +138,7 @@ object ChatPrompt {
     private fun isPythonWhitespace(c: Char): Boolean = when (c.code) {
         in 0x09..0x0D, in 0x1C..0x20, 0x85, 0xA0, 0x1680, in 0x2000..0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
         -> true
+
         else -> false
     }
 

@@ -4,7 +4,6 @@ package mobilekit.generated
 // sessions). A real Kotlin file, copied into each generated SDK with only its first line rewritten;
 // the generated model class extends [LanguageModel] and only adds how to load its assets.
 
-import java.io.Closeable
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.currentCoroutineContext
@@ -13,6 +12,7 @@ import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
 import kotlinx.coroutines.runInterruptible
+import java.io.Closeable
 
 /**
  * A causal language model with its tokenizer and chat template. Thread-safe: generations on one
@@ -42,11 +42,8 @@ open class LanguageModel(
 
     /** [generate], on the calling thread: returns when generation stops; [onText] sees each piece. */
     @JvmOverloads
-    fun generateBlocking(
-        prompt: String,
-        config: GenerationConfig = GenerationConfig(),
-        onText: (String) -> Unit = {},
-    ): GenerationResult = blocking(tokenizer.encode(prompt, addSpecialTokens = true), config, onText)
+    fun generateBlocking(prompt: String, config: GenerationConfig = GenerationConfig(), onText: (String) -> Unit = {}): GenerationResult =
+        blocking(tokenizer.encode(prompt, addSpecialTokens = true), config, onText)
 
     /** The reply to [messages], rendered with the model's chat template exactly as transformers does. */
     fun chat(messages: List<ChatMessage>, config: GenerationConfig = GenerationConfig()): Flow<String> =
@@ -95,16 +92,15 @@ open class LanguageModel(
         }
     }.flowOn(dispatcher)
 
-    internal fun blocking(prompt: IntArray, config: GenerationConfig, onText: (String) -> Unit): GenerationResult =
-        engine.exclusive {
-            val run = engine.start(prompt, config, defaultStopTokenIds, reuseCache = true)
-            while (true) {
-                val step = run.step()
-                if (step.text.isNotEmpty()) onText(step.text)
-                if (step.stop != null) break
-            }
-            run.result()
+    internal fun blocking(prompt: IntArray, config: GenerationConfig, onText: (String) -> Unit): GenerationResult = engine.exclusive {
+        val run = engine.start(prompt, config, defaultStopTokenIds, reuseCache = true)
+        while (true) {
+            val step = run.step()
+            if (step.text.isNotEmpty()) onText(step.text)
+            if (step.stop != null) break
         }
+        run.result()
+    }
 
     override fun close() = engine.close()
 }

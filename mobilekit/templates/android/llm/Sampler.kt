@@ -168,11 +168,7 @@ enum class StopReason(val wireName: String) {
     CONTEXT_FULL("context_full"),
 }
 
-class StopCriteria(
-    stopTokenIds: Collection<Int> = emptyList(),
-    stopStrings: List<String> = emptyList(),
-    val maxNewTokens: Int = 256,
-) {
+class StopCriteria(stopTokenIds: Collection<Int> = emptyList(), stopStrings: List<String> = emptyList(), val maxNewTokens: Int = 256) {
     val stopTokenIds: Set<Int> = stopTokenIds.toSet()
     val stopStrings: List<String> = stopStrings.toList()
 

@@ -4,10 +4,10 @@ package mobilekit.generated
 // Interpreter, with the KV cache held in Java direct buffers. A real Kotlin file, copied into each
 // generated SDK with only its first line rewritten. Compiled against LiteRT 1.4.1's Java API.
 
-import java.nio.ByteBuffer
-import java.nio.ByteOrder
 import org.tensorflow.lite.DataType
 import org.tensorflow.lite.Interpreter
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 
 /**
  * Signature I/O (mobilekit/llm/kv_decoder.py): inputs `tokens` int32 [1, n], `input_pos` int32 [n]

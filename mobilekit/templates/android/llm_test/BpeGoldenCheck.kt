@@ -120,7 +120,9 @@ object BpeGoldenCheck {
             val streamed = streamDecode(tokenizer, ids, skip)
             if (streamed != expected) {
                 result.stream++
-                result.show("stream") { "${ids.joinToString(",")} skip=$skip expected ${hex(expected)} got ${streamed ?: "a half character"}" }
+                result.show("stream") {
+                    "${ids.joinToString(",")} skip=$skip expected ${hex(expected)} got ${streamed ?: "a half character"}"
+                }
             }
         }
     }
@@ -139,8 +141,7 @@ object BpeGoldenCheck {
 
     private fun same(field: String, text: String): String = if (field == "=") text else unhex(field)
 
-    private fun parseIds(field: String): IntArray =
-        if (field == "-") IntArray(0) else field.split(",").map { it.toInt() }.toIntArray()
+    private fun parseIds(field: String): IntArray = if (field == "-") IntArray(0) else field.split(",").map { it.toInt() }.toIntArray()
 
     private fun unhex(field: String): String {
         if (field == "-") return ""

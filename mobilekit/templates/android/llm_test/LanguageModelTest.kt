@@ -4,9 +4,6 @@ package mobilekit.generated
 // "model" that always predicts the next token of a fixed text, so every outcome is known.
 // A real Kotlin test file: only its first line (`package mobilekit.generated`) is rewritten.
 
-import java.util.concurrent.CountDownLatch
-import java.util.concurrent.TimeUnit
-import java.util.concurrent.atomic.AtomicInteger
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
@@ -15,6 +12,9 @@ import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Test
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
 
 class LanguageModelTest {
     private val tokenizer = LlmTestAssets.tokenizer
@@ -22,10 +22,7 @@ class LanguageModelTest {
     private val shape = ChatShape(ChatShape.Kind.CHATML, "", null, false)
 
     /** Predicts script[(position + 1) % size] whatever the input; counts calls, checks exclusivity. */
-    private inner class ScriptedBackend(
-        override val contextLength: Int = 96,
-        private val delayMs: Long = 0,
-    ) : LanguageModelBackend {
+    private inner class ScriptedBackend(override val contextLength: Int = 96, private val delayMs: Long = 0) : LanguageModelBackend {
         override val vocabularySize = tokenizer.vocabularySize
         override val prefillLengths = intArrayOf(4, 16)
         val calls = AtomicInteger()
@@ -175,7 +172,12 @@ class LanguageModelTest {
         val second = session.sendBlocking("And then?", GenerationConfig(maxNewTokens = 8))
         assertEquals(0, first.reusedTokens)
         assertTrue("reused ${second.reusedTokens}", second.reusedTokens > first.promptTokens / 2)
-        assertEquals(listOf(ChatRole.SYSTEM, ChatRole.USER, ChatRole.ASSISTANT, ChatRole.USER, ChatRole.ASSISTANT), session.messages.map { it.role })
+        assertEquals(
+            listOf(ChatRole.SYSTEM, ChatRole.USER, ChatRole.ASSISTANT, ChatRole.USER, ChatRole.ASSISTANT),
+            session.messages.map {
+                it.role
+            },
+        )
         assertEquals(second.text, session.messages.last().content)
         session.reset()
         assertEquals(listOf(ChatRole.SYSTEM), session.messages.map { it.role })

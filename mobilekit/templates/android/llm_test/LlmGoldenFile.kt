@@ -52,14 +52,19 @@ internal class LlmGoldenFile(text: String) {
             i++
             when (f[0]) {
                 "rng" -> rng.add(Rng(f[1].toULong().toLong(), f.drop(3).map { it.toULong().toLong() }))
+
                 "unit" -> units.add(Rng(f[1].toULong().toLong(), f.drop(3).map { it.toULong(16).toLong() }))
+
                 "exp" -> exps.add(Exp(double(f[1]), double(f[2])))
+
                 "logits" -> {
                     val steps = f[3].toInt()
                     logits[f[1]] = lines.subList(i, i + steps).map { row -> row.split(' ').map(::float).toFloatArray() }
                     i += steps
                 }
+
                 "sample" -> samples.add(sample(f))
+
                 "chat" -> {
                     val count = f[5].toInt()
                     val messages = lines.subList(i, i + count).map { line ->
@@ -70,6 +75,7 @@ internal class LlmGoldenFile(text: String) {
                     val thinking = if (f[4] == "-") null else f[4] == "1"
                     chats.add(Chat(f[1], f[2], f[3] == "1", thinking, messages, if (f[6] == "!") null else text(f[6])))
                 }
+
                 "stop" -> {
                     val count = f[7].toInt()
                     val events = lines.subList(i, i + count).map { line ->
@@ -81,6 +87,7 @@ internal class LlmGoldenFile(text: String) {
                     val criteria = StopCriteria(ints(f[5]), texts(f[6]), f[4].toInt())
                     stops.add(Stop(f[1], f[2].toInt(), f[3].toInt(), criteria, events, e[1], texts(e[2]), e[3].toInt()))
                 }
+
                 else -> error("unknown golden line: ${f[0]}")
             }
         }

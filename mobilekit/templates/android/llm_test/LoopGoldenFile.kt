@@ -4,13 +4,7 @@ package mobilekit.generated
 // A real Kotlin test file: only its first line (`package mobilekit.generated`) is rewritten.
 
 internal class LoopGoldenFile(text: String) {
-    class Call(
-        val signature: String,
-        val tokens: List<Int>,
-        val positions: List<Int>,
-        val row: Int,
-        val logits: Map<Int, Float>,
-    )
+    class Call(val signature: String, val tokens: List<Int>, val positions: List<Int>, val row: Int, val logits: Map<Int, Float>)
 
     class Turn(
         val prompt: IntArray,
@@ -53,8 +47,14 @@ internal class LoopGoldenFile(text: String) {
                 )
                 turns.add(
                     Turn(
-                        LlmGoldenFile.ints(t[1]).toIntArray(), config, t[10] == "1", calls, e[1],
-                        LlmGoldenFile.texts(e[2]), LlmGoldenFile.ints(e[3]), e[4].toInt(),
+                        LlmGoldenFile.ints(t[1]).toIntArray(),
+                        config,
+                        t[10] == "1",
+                        calls,
+                        e[1],
+                        LlmGoldenFile.texts(e[2]),
+                        LlmGoldenFile.ints(e[3]),
+                        e[4].toInt(),
                     ),
                 )
             }
@@ -82,11 +82,8 @@ internal class LoopGoldenFile(text: String) {
 }
 
 /** Answers each call with the recorded logits (every other id -inf), after checking it is the recorded call. */
-internal class ReplayBackend(
-    override val vocabularySize: Int,
-    override val contextLength: Int,
-    override val prefillLengths: IntArray,
-) : LanguageModelBackend {
+internal class ReplayBackend(override val vocabularySize: Int, override val contextLength: Int, override val prefillLengths: IntArray) :
+    LanguageModelBackend {
     var calls: List<LoopGoldenFile.Call> = emptyList()
     var next = 0
     val problems = ArrayList<String>()

@@ -33,7 +33,14 @@ class LoopGoldenTest {
                 } catch (e: IllegalStateException) {
                     "error $e ${backend.problems}"
                 }
-                val expected = if (turn.expected.startsWith("!")) turn.expected else describe(turn.expected, turn.chunks, turn.tokens, turn.reused)
+                val expected = if (turn.expected.startsWith(
+                        "!",
+                    )
+                ) {
+                    turn.expected
+                } else {
+                    describe(turn.expected, turn.chunks, turn.tokens, turn.reused)
+                }
                 if (outcome != expected) bad.add("$label:\n  got      $outcome\n  expected $expected")
                 if (backend.next != turn.calls.size) bad.add("$label: ${backend.next} of ${turn.calls.size} recorded calls made")
             }
