@@ -23,6 +23,7 @@ from mobilekit.sdk import bpe_data, bpe_goldens
 from mobilekit.toolchains.process import ProcessFailed, run, which
 from mobilekit.toolchains.tools import android_jar_path, kotlinc_path, mobilekit_home, swift_chroot_path
 from tests.sdk_llm.bpe_variants import FLAGGED_TEXTS, make_all
+from tests.conftest import toolchain_missing
 
 REPO = Path(__file__).resolve().parents[2]
 SMOLLM2 = mobilekit_home() / "models" / "SmolLM2-135M-Instruct"
@@ -36,7 +37,6 @@ COUNTS = ("encode", "encodeSpecial", "decode", "stream")
 # Swift 6 language mode; the checker uses `@testable import`, hence -enable-testing in release.
 SWIFT_MANIFEST = f"""// swift-tools-version:6.0
 import PackageDescription
-from tests.conftest import toolchain_missing
 
 let package = Package(
     name: "BPEGoldens",

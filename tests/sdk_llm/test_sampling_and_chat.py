@@ -23,6 +23,7 @@ from mobilekit.llm.sampling import (CONTEXT_FULL, MAX_NEW_TOKENS, STOP_STRING, S
                                     SamplingError, SplitMix64, StopCriteria, StopTracker, det_exp, sample)
 from mobilekit.llm.sdk_goldens import GOLDEN_FILE, python_chat, replay_sample, replay_stop
 from tests.sdk_llm import sampling_goldens as sg
+from tests.conftest import toolchain_missing
 
 KOTLIN_PACKAGE = "com.example.llm.goldens"
 GOLDEN_LINE = re.compile(r"^MOBILEKIT-GOLDENS (kotlin|swift) (\w+) (\d+) (\d+)$", re.M)
@@ -265,7 +266,6 @@ def test_kotlin_matches_python_on_every_golden(kotlin_results, goldens):
 SWIFT_MODULE = "MobilekitLLM"
 PACKAGE_SWIFT = """// swift-tools-version:5.9
 import PackageDescription
-from tests.conftest import toolchain_missing
 
 let package = Package(
     name: "MobilekitLLM",
