@@ -31,6 +31,18 @@ def sha256_tree(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_code(path: Path) -> str:
+    """Like sha256_tree, for source code: compiled caches (__pycache__, .pyc) are left out, since
+    they appear and change without the code changing."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"):
+        digest.update(file.relative_to(path).as_posix().encode("utf-8") + b"\0" + sha256_file(file).encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
 def tree_size(path: Path) -> int:
     path = Path(path)
     if path.is_file():

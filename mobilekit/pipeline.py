@@ -27,7 +27,7 @@ from mobilekit.fsutil import replace_dir, sha256_tree, tree_size
 from mobilekit.manifest import ArtifactRecord, Manifest, StageRecord
 from mobilekit.progress import Progress
 from mobilekit.stages import STAGE_ORDER, source_inputs, stage_instances
-from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext
+from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext, code_version
 
 log = logging.getLogger("mobilekit.pipeline")
 
@@ -146,7 +146,7 @@ class Pipeline:
 
         inputs = self._resolve_inputs(manifest, stage)
         parameters = stage.parameters(config)
-        fingerprint = _fingerprint(name, stage.VERSION, parameters, {k: a.sha256 for k, a in inputs.items()})
+        fingerprint = _fingerprint(name, code_version(stage), parameters, {k: a.sha256 for k, a in inputs.items()})
         previous = manifest.stages.get(name)
         if not force and self._is_current(manifest, previous, fingerprint):
             self.on_event(name, "up to date")
@@ -355,6 +355,6 @@ class _BuildLock:
         self.handle.close()
 
 
-def _fingerprint(name: str, version: int, parameters: dict, inputs: dict) -> str:
+def _fingerprint(name: str, version: str, parameters: dict, inputs: dict) -> str:
     payload = json.dumps({"stage": name, "version": version, "parameters": parameters, "inputs": inputs}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

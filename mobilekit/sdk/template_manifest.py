@@ -71,7 +71,7 @@ class TemplateManifest:
 @lru_cache(maxsize=None)
 def load_manifest(platform: str) -> TemplateManifest:
     """Reads and checks ``templates/<platform>/template.json``; every problem is reported at once."""
-    from mobilekit.fsutil import sha256_tree
+    from mobilekit.fsutil import sha256_code
 
     root = TEMPLATES_ROOT / platform
     path = root / "template.json"
@@ -85,7 +85,7 @@ def load_manifest(platform: str) -> TemplateManifest:
         raise SdkBuildError(f"{path} is not a valid template description: " + "; ".join(problems),
                             hint="the template and this mobilekit version do not match; reinstall mobilekit")
     files = tuple(TemplateFile(e["source"], e["output"], frozenset(e.get("tasks", ()))) for e in data["files"])
-    return TemplateManifest(platform, root, sha256_tree(root)[:16], data["description"], dict(data["paths"]), dict(data["assets"]),
+    return TemplateManifest(platform, root, sha256_code(root)[:16], data["description"], dict(data["paths"]), dict(data["assets"]),
                             files, {k: frozenset(v) for k, v in data["reserved_names"].items()}, dict(data["settings"]))
 
 

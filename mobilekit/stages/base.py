@@ -7,6 +7,8 @@ into ``ctx.out_dir``; the pipeline moves that folder into place once the stage s
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +54,10 @@ class StageOutput:
 
 class Stage:
     NAME: ClassVar[str]
-    VERSION: ClassVar[int] = 1  # bump when a code change alters what the stage writes
+    # The code the stage's output depends on, besides its own module: paths inside the mobilekit
+    # package (files or folders). Their content hash is the stage's version (``code_version``), so
+    # an edit can never leave a stale cached output, and nobody has to remember to bump a number.
+    SOURCES: ClassVar[tuple[str, ...]] = ()
     SUMMARY: ClassVar[str]
     AVAILABLE: ClassVar[bool] = True  # False: declared in the pipeline, not implemented in this version
     REQUIRED_WHEN_ENABLED: ClassVar[bool] = False  # unavailable + enabled is an error, not a skip
@@ -85,3 +90,24 @@ def register_stage(cls: type[Stage]) -> type[Stage]:
 
 def registered_stages() -> dict[str, type[Stage]]:
     return dict(_REGISTRY)
+
+
+_CODE_VERSIONS: dict[type, str] = {}
+
+
+def code_version(stage: "Stage") -> str:
+    """The hash of the stage's own module and its SOURCES (computed once per process)."""
+    import inspect
+
+    from mobilekit.fsutil import sha256_code
+
+    cls = type(stage)
+    if cls not in _CODE_VERSIONS:
+        package = Path(__file__).resolve().parents[1]
+        paths = [Path(inspect.getfile(cls)).resolve(), *(package / source for source in cls.SOURCES)]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise FileNotFoundError(f"stage {cls.NAME} names sources that do not exist: {missing}")
+        digests = [sha256_code(p) for p in paths]
+        _CODE_VERSIONS[cls] = hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+    return _CODE_VERSIONS[cls]

@@ -35,9 +35,17 @@ def _data_parameters(config: Config) -> dict[str, Any]:
     }
 
 
+# What training depends on (the LLM package's conversion and SDK code is left out: editing it must
+# not retrain a model).
+TRAINING_SOURCES = ("stages/llm.py", "compress", "scale", "data.py", "samples.py", "weights.py", "modelinfo.py",
+                    "encoder_folder.py", "llm/lora.py", "llm/distill_lm.py", "llm/chat_data.py", "llm/texts.py",
+                    "llm/model_folder.py", "llm/perplexity.py", "llm/kv_decoder.py")
+
+
 @register_stage
 class FinetuneStage(Stage):
     NAME = "finetune"
+    SOURCES = TRAINING_SOURCES
     SUMMARY = "fine-tune a teacher classifier on the labelled data"
     REQUIRED_WHEN_ENABLED = True
     TRAINS = True
@@ -116,7 +124,7 @@ class FinetuneStage(Stage):
 @register_stage
 class DistillStage(Stage):
     NAME = "distill"
-    VERSION = 2  # 2: augment, cls_weight, intermediate_size, the evaluation.json artifact
+    SOURCES = TRAINING_SOURCES
     SUMMARY = "distill a smaller student from the teacher"
     REQUIRED_WHEN_ENABLED = True
     TRAINS = True
@@ -236,13 +244,7 @@ class DistillStage(Stage):
             shutil.rmtree(untrimmed)
             metrics["student_trimmed"] = self._trim(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
                                                     train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
-        shipped = metrics.get("student_trimmed", metrics["student"])
-        metrics["shipped"] = "student_trimmed" if d.trim_vocabulary else "student"
-        metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped["safetensors_bytes"], 3)
-        quality = "accuracy" if classify else "cosine_to_teacher_mean"
-        if quality in shipped and metrics["teacher"].get(quality, 1.0):
-            metrics["quality_retained"] = round(shipped[quality] / metrics["teacher"].get(quality, 1.0), 4)
-        metrics["seconds"] = round(time.monotonic() - started, 1)
+        _add_summary(metrics, classify=classify, trimmed=d.trim_vocabulary, started=started)
         metadata = {"task": task, "labels": labels, "teacher_layers": layers, "hidden_size": student.config.hidden_size,
                     "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary}
         # The same figures as a file, so the report (which reads artifacts, not the manifest) can show them.
@@ -375,3 +377,14 @@ def _epoch(record: dict, validation_name: str) -> dict:
     if "validation" in record:
         out[validation_name] = round(record["validation"], 5)
     return out
+
+
+def _add_summary(metrics: dict[str, Any], *, classify: bool, trimmed: bool, started: float) -> None:
+    """What shipped, how much smaller it is and how much of the teacher's quality it keeps."""
+    shipped = metrics.get("student_trimmed", metrics["student"])
+    metrics["shipped"] = "student_trimmed" if trimmed else "student"
+    metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped["safetensors_bytes"], 3)
+    quality = "accuracy" if classify else "cosine_to_teacher_mean"
+    if quality in shipped and metrics["teacher"].get(quality, 1.0):
+        metrics["quality_retained"] = round(shipped[quality] / metrics["teacher"].get(quality, 1.0), 4)
+    metrics["seconds"] = round(time.monotonic() - started, 1)

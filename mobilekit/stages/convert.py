@@ -22,6 +22,7 @@ def needs_calibration(config: Config) -> bool:
 @register_stage
 class ConvertStage(Stage):
     NAME = "convert"
+    SOURCES = ("stages/llm.py", "convert", "llm", "mil", "variants.py", "samples.py")
     SUMMARY = "build the TensorFlow Lite and Core ML variants"
 
     def skip_reason(self, config: Config) -> str | None:

@@ -14,6 +14,7 @@ CHECK_TEXTS = 8  # texts the export is checked on here; `verify` does the full j
 @register_stage
 class ExportStage(Stage):
     NAME = "export"
+    SOURCES = ("stages/llm.py", "convert/onnx_export.py", "llm", "encoder_folder.py", "modelinfo.py", "weights.py")
     SUMMARY = "export the model to ONNX (a causal LM: to its KV-cache decoder) and check it"
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:

@@ -20,8 +20,8 @@ from mobilekit.stages.convert import coreml_artifact, tflite_artifact
 @register_stage
 class GenerateStage(Stage):
     NAME = "generate"
+    SOURCES = ("sdk", "llm", "templates", "variants.py")
     SUMMARY = "render the Android library and the Swift package from templates"
-    VERSION = 2  # 2: language-model SDKs
 
     def skip_reason(self, config: Config) -> str | None:
         if not (config.android.enabled or config.ios.enabled):
@@ -93,7 +93,7 @@ def _template_versions() -> dict[str, str]:
 
 def _generator_sources() -> str:
     """A hash of the code that writes the SDKs and their goldens: changed code regenerates them."""
-    from mobilekit.fsutil import sha256_tree
+    from mobilekit.fsutil import sha256_code
 
     package = Path(__file__).resolve().parents[1]
-    return "".join(sha256_tree(path)[:16] for path in (package / "sdk", package / "llm", Path(__file__)))
+    return "".join(sha256_code(path)[:16] for path in (package / "sdk", package / "llm", Path(__file__)))

@@ -15,6 +15,7 @@ from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput,
 @register_stage
 class PackageStage(Stage):
     NAME = "package"
+    SOURCES = ("sdk", "templates")
     SUMMARY = "assemble the .aar + POM and the Swift package zip"
 
     def skip_reason(self, config: Config) -> str | None:

@@ -52,7 +52,7 @@ def _is_llm(config: Config) -> bool:
 @register_stage
 class ReportStage(Stage):
     NAME = "report"
-    VERSION = REPORT_VERSION
+    SOURCES = ("report", "templates/report", "variants.py")
     SUMMARY = "write the HTML and JSON build report"
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
@@ -89,13 +89,13 @@ class ReportStage(Stage):
 
     def parameters(self, config: Config) -> dict[str, Any]:
         # The template and the code that fills it, by content: an edit can never leave a stale report.
-        from mobilekit.fsutil import sha256_tree
+        from mobilekit.fsutil import sha256_code
         from mobilekit.templating import TEMPLATES_ROOT
 
         package = Path(__file__).resolve().parents[1]
         sources = [TEMPLATES_ROOT / "report", package / "report", Path(__file__)]
         return {"project": config.project.name, "version": config.project.version,
-                "sources": "".join(sha256_tree(p)[:16] for p in sources)}
+                "sources": "".join(sha256_code(p)[:16] for p in sources)}
 
     def run(self, ctx: StageContext) -> StageOutput:
         if _is_llm(ctx.config):

@@ -228,3 +228,13 @@ def test_hostile_project_name_reaches_pom_kdoc_and_gradle_intact(inputs, tmp_pat
     assert "@throws" in kdoc, "the name's */ must not close the KDoc early"
     with pytest.raises(ConfigError, match="project.name"):
         generate_android(replace(inputs, project_name="bad\x00name"), tmp_path / "nul")
+
+
+def test_every_problem_is_reported_at_once(inputs, tmp_path):
+    bad = replace(inputs, android_package="com.example.1bad", android_class_name="String", version="1 0", vocab=[])
+    with pytest.raises(ConfigError) as caught:
+        generate_android(bad, tmp_path / "out")
+    message = caught.value.message
+    for part in ("android.package", "android.class_name", "project.version", "special tokens"):
+        assert part in message, message
+    assert not (tmp_path / "out").exists()

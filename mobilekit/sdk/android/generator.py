@@ -76,7 +76,13 @@ def write_module(out_dir: Path, template: TemplateManifest, context: dict[str, A
 
 
 def check_names(inputs, reserved: frozenset[str]) -> None:
-    """The [android] names and the project version, as Kotlin, Maven and a POM need them."""
+    """The [android] names and the project version, as Kotlin, Maven and a POM need them; every problem at once."""
+    raise_all(name_problems(inputs, reserved))
+
+
+def name_problems(inputs, reserved: frozenset[str]) -> list[tuple[type, str, str | None]]:
+    """(error class, message, hint) for each problem with the [android] names, version and project name."""
+    problems = []
     for key, value, problem in (
         ("android.package", inputs.android_package, kotlin_package_problem(inputs.android_package)),
         ("android.class_name", inputs.android_class_name, type_name_problem(inputs.android_class_name)),
@@ -84,47 +90,61 @@ def check_names(inputs, reserved: frozenset[str]) -> None:
         ("android.artifact_id", inputs.android_artifact_id, maven_id_problem(inputs.android_artifact_id)),
     ):
         if problem:
-            raise ConfigError(f"{key} = {value!r} cannot be used: {problem}")
+            problems.append((ConfigError, f"{key} = {value!r} cannot be used: {problem}", None))
     name = inputs.android_class_name
     if name in reserved or name in REFERENCED_NAMES:
         what = "a type the generated library defines" if name in reserved else "a type the generated code uses"
-        raise ConfigError(
-            f"android.class_name = {name!r} clashes with {what} in package {inputs.android_package}",
-            hint="set [android] class_name to another name, for example " + name + "Model",
-        )
+        problems.append((ConfigError, f"android.class_name = {name!r} clashes with {what} in package {inputs.android_package}",
+                         "set [android] class_name to another name, for example " + name + "Model"))
     if not _MAVEN_VERSION.match(inputs.version or ""):
-        raise ConfigError(
-            f"project.version = {inputs.version!r} cannot be a Maven version",
-            hint="use letters, digits, '.', '-', '+' and '_' only, for example 1.2.0 or 1.2.0-beta1",
-        )
+        problems.append((ConfigError, f"project.version = {inputs.version!r} cannot be a Maven version",
+                         "use letters, digits, '.', '-', '+' and '_' only, for example 1.2.0 or 1.2.0-beta1"))
     try:
         xml_escape(inputs.project_name)  # the POM holds it
     except ValueError as e:
-        raise ConfigError(f"project.name = {inputs.project_name!r} cannot appear in a POM: {e}",
-                          hint="remove control characters from the project name") from e
+        problems.append((ConfigError, f"project.name = {inputs.project_name!r} cannot appear in a POM: {e}",
+                         "remove control characters from the project name"))
+    return problems
+
+
+def raise_all(problems: list[tuple[type, str, str | None]]) -> None:
+    """One error naming every problem; its class (and so the exit code) is the first problem's."""
+    if not problems:
+        return
+    kind = problems[0][0]
+    message = problems[0][1] if len(problems) == 1 else f"{len(problems)} problems: " + "; ".join(m for _, m, _ in problems)
+    hints = [h for _, _, h in problems if h]
+    raise kind(message, hint="; ".join(hints) or None)
 
 
 def _check_inputs(inputs: SdkInputs, template: TemplateManifest) -> None:
-    check_names(inputs, template.reserved_for(inputs.task))
+    problems = name_problems(inputs, template.reserved_for(inputs.task))
     if inputs.task not in TASKS:
-        raise SdkBuildError(f"the Android template knows tasks {', '.join(TASKS)}, not {inputs.task!r}")
+        problems.append((SdkBuildError, f"the Android template knows tasks {', '.join(TASKS)}, not {inputs.task!r}", None))
     if inputs.task == "text-classification" and not inputs.labels:
-        raise ModelInputError("a text classifier needs labels (model.labels or the model's id2label)")
+        problems.append((ModelInputError, "a text classifier needs labels (model.labels or the model's id2label)", None))
     unknown_inputs = [n for n in inputs.input_names if n not in INPUT_NAMES]
     if unknown_inputs or "input_ids" not in inputs.input_names:
-        raise SdkBuildError(f"the Android template feeds {', '.join(INPUT_NAMES)}; the model takes {inputs.input_names}")
+        problems.append((SdkBuildError, f"the Android template feeds {', '.join(INPUT_NAMES)}; the model takes {inputs.input_names}", None))
+    problems += _model_problems(inputs)
+    raise_all(problems)
+
+
+def _model_problems(inputs: SdkInputs) -> list[tuple[type, str, str | None]]:
+    problems = []
     if inputs.tflite_model is None or not Path(inputs.tflite_model).is_file():
-        raise ModelInputError(f"the TFLite model to ship ({inputs.tflite_model}) does not exist")
-    if Path(inputs.tflite_model).stat().st_size == 0:
-        raise ModelInputError(f"the TFLite model to ship ({inputs.tflite_model}) is empty")
+        problems.append((ModelInputError, f"the TFLite model to ship ({inputs.tflite_model}) does not exist", None))
+    elif Path(inputs.tflite_model).stat().st_size == 0:
+        problems.append((ModelInputError, f"the TFLite model to ship ({inputs.tflite_model}) is empty", None))
     bad = [i for i, token in enumerate(inputs.vocab) if "\n" in token or "\r" in token]
     if bad:
-        raise ModelInputError(f"vocabulary token {bad[0]} contains a line break; vocab.txt cannot hold it")
+        problems.append((ModelInputError, f"vocabulary token {bad[0]} contains a line break; vocab.txt cannot hold it", None))
     vocab = set(inputs.vocab)
     settings = inputs.tokenizer
     missing = [t for t in (settings.unk_token, settings.cls_token, settings.sep_token, settings.pad_token) if t not in vocab]
     if missing:
-        raise ModelInputError(f"the tokenizer's special tokens {missing} are not in the vocabulary")
+        problems.append((ModelInputError, f"the tokenizer's special tokens {missing} are not in the vocabulary", None))
+    return problems
 
 
 # -- context ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from mobilekit.errors import ModelInputError
 from mobilekit.llm.chat_template import kotlin_shape_object
 from mobilekit.llm.sdk_sources import kotlin_golden_shapes
-from mobilekit.sdk.android.generator import check_names, module_context, module_provenance, write_json, write_module
+from mobilekit.sdk.android.generator import module_context, module_provenance, name_problems, raise_all, write_json, write_module
 from mobilekit.sdk.android.template import load_template
 from mobilekit.sdk.llm_inputs import LlmSdkInputs
 from mobilekit.sdk.template_manifest import TemplateManifest
@@ -25,9 +25,10 @@ from mobilekit.sdk.template_manifest import TemplateManifest
 def generate_android_llm(inputs: LlmSdkInputs, out_dir: Path) -> None:
     """Write the Android library module for ``inputs`` into ``out_dir`` (which must not exist yet)."""
     template = load_template()
-    check_names(inputs, template.reserved_for(inputs.task))
+    problems = name_problems(inputs, template.reserved_for(inputs.task))
     if inputs.tflite_model is None or not Path(inputs.tflite_model).is_file() or Path(inputs.tflite_model).stat().st_size == 0:
-        raise ModelInputError(f"the TFLite model to ship ({inputs.tflite_model}) is missing or empty")
+        problems.append((ModelInputError, f"the TFLite model to ship ({inputs.tflite_model}) is missing or empty", None))
+    raise_all(problems)
     context = template_context(inputs, template)
     write_module(out_dir, template, context, provenance(inputs, template, context),
                  lambda root: _write_sources(inputs, template, context, root),
