@@ -197,8 +197,6 @@ def convert_tflite_detailed(
     keep_work_dir: bool = False,
 ) -> TfliteConversion:
     """``convert_tflite`` plus timings, the guard's max abs diff and the log path."""
-    import numpy as np
-
     onnx_path, out_dir = Path(onnx_path), Path(out_dir)
     check_variants(variants)
     if not onnx_path.is_file():
@@ -222,28 +220,7 @@ def convert_tflite_detailed(
     for p in paths.values():
         p.unlink(missing_ok=True)
 
-    jobs = []
-    plain = [v for v in variants if not _v.get(_v.TFLITE, v).needs_calibration]
-    if plain:
-        # onnx2tf names its outputs after the ONNX file's stem: give it a fixed one.
-        src = work / "model.onnx"
-        prepare_onnx_for_onnx2tf(onnx_path, src)
-        jobs.append({"onnx": str(src), "work_dir": str(work / "plain"),
-                     "outputs": {v: str(paths[v]) for v in plain}})
-    rewritten = 0
-    calibration_npz = None
-    calibrated = [v for v in variants if _v.get(_v.TFLITE, v).needs_calibration]  # full-int8
-    if calibrated:
-        src = work / "model_int8.onnx"
-        rewritten = prepare_onnx_for_onnx2tf(onnx_path, src, mask_value=MASK_VALUE_FOR_INT8)
-        jobs.append({"onnx": str(src), "work_dir": str(work / "int8"),
-                     "outputs": {v: str(paths[v]) for v in calibrated}})
-        calibration_npz = work / "calibration.npz"
-        np.savez(calibration_npz, **{k: np.asarray(calibration[k], dtype=np.int32) for k in shapes})
-    request = {"jobs": jobs, "calibration_npz": str(calibration_npz) if calibration_npz else None,
-               "result": str(work / "result.json")}
-    request_path = work / "request.json"
-    request_path.write_text(json.dumps(request, indent=2))
+    request_path, rewritten = _write_request(onnx_path, work, paths, shapes, calibration)
 
     start = time.monotonic()
     try:
@@ -271,6 +248,35 @@ def convert_tflite_detailed(
     if not keep_work_dir:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _write_request(onnx_path: Path, work: Path, paths: dict[str, Path], shapes: dict, calibration) -> tuple[Path, int]:
+    """The driver's request: one onnx2tf job for the variants that need no calibration, one for
+    those that do (full-int8, on a graph whose mask constants are rewritten); returns the request
+    file and how many mask constants were rewritten."""
+    import numpy as np
+
+    jobs = []
+    plain = [v for v in paths if not _v.get(_v.TFLITE, v).needs_calibration]
+    if plain:
+        # onnx2tf names its outputs after the ONNX file's stem: give it a fixed one.
+        src = work / "model.onnx"
+        prepare_onnx_for_onnx2tf(onnx_path, src)
+        jobs.append({"onnx": str(src), "work_dir": str(work / "plain"), "outputs": {v: str(paths[v]) for v in plain}})
+    rewritten = 0
+    calibration_npz = None
+    calibrated = [v for v in paths if _v.get(_v.TFLITE, v).needs_calibration]  # full-int8
+    if calibrated:
+        src = work / "model_int8.onnx"
+        rewritten = prepare_onnx_for_onnx2tf(onnx_path, src, mask_value=MASK_VALUE_FOR_INT8)
+        jobs.append({"onnx": str(src), "work_dir": str(work / "int8"), "outputs": {v: str(paths[v]) for v in calibrated}})
+        calibration_npz = work / "calibration.npz"
+        np.savez(calibration_npz, **{k: np.asarray(calibration[k], dtype=np.int32) for k in shapes})
+    request = {"jobs": jobs, "calibration_npz": str(calibration_npz) if calibration_npz else None,
+               "result": str(work / "result.json")}
+    request_path = work / "request.json"
+    request_path.write_text(json.dumps(request, indent=2))
+    return request_path, rewritten
 
 
 def _remove(paths) -> None:
