@@ -48,10 +48,16 @@ def main() -> None:
     bench = json.loads((build / "bench" / "bench.json").read_text())
     verify = json.loads((build / "verify" / "results.json").read_text())
     table = render(bench, verify, config, example=args.example.relative_to(REPO) if args.example.is_relative_to(REPO) else args.example,
-                   durations={o.name: o.duration_s for o in result.outcomes})
+                   durations=_stage_seconds(build, result))
     write_docs(args.docs, table)
     print(table)
     print(f"wrote {args.docs}; build folder: {build}")
+
+
+def _stage_seconds(build: Path, result) -> dict:
+    """Each stage's time in the run that made its outputs (the manifest's, when this run found it cached)."""
+    recorded = json.loads((build / "manifest.json").read_text()).get("stages", {})
+    return {o.name: o.duration_s or (recorded.get(o.name) or {}).get("duration_s") for o in result.outcomes}
 
 
 def _fmt_count(value) -> str:
@@ -92,7 +98,7 @@ def render(bench: dict, verify: dict, config, *, example, durations: dict) -> st
     lines.append("| Model | Size | Parity vs original (max abs diff) | Host CPU p50 / p90 | vs original p50 | Load | First inference | Peak memory growth | ARM64 instructions / inference | ARM = host outputs |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for key, entry in models.items():
-        if entry.get("diagnostic"):
+        if entry.get("diagnostic") or entry.get("bucket"):
             continue
         ver = verify["variants"].get(key) or {}
         diff = (ver.get("metrics") or {}).get("max_abs_diff")
@@ -115,15 +121,66 @@ def render(bench: dict, verify: dict, config, *, example, durations: dict) -> st
         lines.append("Where the ARM64 instructions go (share of the runtime's instructions per inference, top 3 groups):")
         lines.append("")
         for key, emu in emulator["variants"].items():
+            if not emu.get("breakdown"):
+                continue
             top = "; ".join(f"{g['group']} {g['share']:.0%}" for g in emu["breakdown"][:3])
             det = "identical in both runs" if emu["deterministic"] else "NOT identical across runs"
             lines.append(f"- {key}: {top} (counts {det})")
+    lines += render_buckets(bench, verify)
     lines.append("")
     took = ", ".join(f"{k} {v:.0f} s" for k, v in durations.items() if v)
-    lines.append(f"Measured {time.strftime('%Y-%m-%d', time.gmtime())}; stage times in this run: {took or 'all cached'}.")
+    lines.append(f"Measured {time.strftime('%Y-%m-%d', time.gmtime())}; stage times: {took or 'unknown'}.")
     lines.append("")
     lines.append(END)
     return "\n".join(lines)
+
+
+def render_buckets(bench: dict, verify: dict) -> list[str]:
+    """Per length bucket and on the bench texts' own length mix (each text in its smallest bucket),
+    with the issue's two ratios: instructions vs float32 at the full length, host p50 vs dynamic-int8
+    at the full length."""
+    models = (bench.get("host") or {}).get("models") or {}
+    counts = (bench.get("emulator") or {}).get("variants") or {}
+    mixes = sorted({key.rsplit("/", 1)[0] for key in list(models) + list(counts) if key.endswith("/mix")})
+    if not mixes:
+        return []
+    buckets = verify.get("length_buckets") or []
+    tokens = bench["samples"].get("token_counts") or []
+    lines = ["", f"Length buckets {buckets}: the bench texts have {min(tokens, default=0)}-{max(tokens, default=0)} tokens; "
+             "one bucket alone runs every text cut to its length; the mix runs each text in the smallest bucket "
+             "that holds it (host: timed that way; ARM64: the per-bucket counts weighted by the texts' shares, "
+             f"{(counts.get(mixes[0] + '/mix') or {}).get('shares', {})}).", "",
+             "| Model | Bucket | Host CPU p50 | ARM64 instructions / inference | ARM = host outputs | verify (max abs diff) |",
+             "|---|---|---|---|---|---|"]
+    for name in mixes:
+        checked = (verify["variants"].get(name) or {}).get("buckets") or {}
+        for bucket in [*map(str, buckets), "mix"]:
+            key = name if bucket == str(max(buckets)) else f"{name}/{'mix' if bucket == 'mix' else 'seq-' + bucket}"
+            host, emu, ver = models.get(key) or {}, counts.get(key) or {}, checked.get(bucket) or {}
+            p50 = f"{host['p50_ms']:.2f} ms" if host else "-"
+            match = ("yes" if emu.get("outputs_match") else "NO") if emu else "-"
+            parity = f"{'pass' if ver['passed'] else 'FAIL'} ({ver['max_abs_diff']:.2g})" if ver else "-"
+            lines.append(f"| {name} | {bucket} | {p50} | {_fmt_count(emu.get('instructions_per_inference'))} | {match} | {parity} |")
+    lines += ["", *_bucket_ratios(models, counts, mixes)]
+    return lines
+
+
+def _bucket_ratios(models: dict, counts: dict, mixes: list[str]) -> list[str]:
+    fp32 = (counts.get("tflite-float32") or {}).get("instructions_per_inference")
+    dyn = (models.get("tflite-dynamic-int8") or {}).get("p50_ms")
+    lines = []
+    for name in mixes:
+        mix_count = (counts.get(f"{name}/mix") or {}).get("instructions_per_inference")
+        mix_p50 = (models.get(f"{name}/mix") or {}).get("p50_ms")
+        parts = []
+        if fp32 and mix_count:
+            parts.append(f"{fp32 / mix_count:.2f}x fewer ARM64 instructions than float32 at the full length")
+        if dyn and mix_p50:
+            parts.append(f"host p50 {mix_p50:.2f} ms against {dyn:.2f} ms for dynamic-int8 at the full length "
+                         f"(x{mix_p50 / dyn:.2f})")
+        if parts:
+            lines.append(f"- {name} on the length mix: " + "; ".join(parts) + ".")
+    return lines
 
 
 def write_docs(path: Path, table: str) -> None:

@@ -82,9 +82,10 @@ class Emulator:
         return {"qemu": self.qemu_version, "cpu": self.cpu, "litert_aarch64": self.litert_version,
                 "sysroot": str(self.sysroot), "plugin": str(self.plugin)}
 
-    def run_guest(self, model: Path, inputs_npz: Path, *, warmup: int, runs: int, xnnpack: bool = True) -> GuestRun:
+    def run_guest(self, model: Path, inputs_npz: Path, *, warmup: int, runs: int, xnnpack: bool = True,
+                  signature: str | None = None) -> GuestRun:
         request = {"model": str(Path(model).resolve()), "inputs": str(Path(inputs_npz).resolve()), "warmup": warmup,
-                   "runs": runs, "xnnpack": xnnpack}
+                   "runs": runs, "xnnpack": xnnpack, "signature": signature}
         return self.run_script("litert_guest.py", model, request, windows=runs)
 
     def run_script(self, script: str, model: Path, request: dict, *, windows: int) -> GuestRun:
@@ -192,13 +193,15 @@ def prepare_emulator(cpu: str, log=None) -> Emulator:
 
 
 def emulate_variant(emulator: Emulator, variant: str, model: Path, inputs_npz: Path, host_outputs: "np.ndarray", *,
-                    warmup: int, runs: int, repeats: int = 2) -> dict:
-    """Count instructions ``repeats`` times, compare ARM with host outputs, break the count down."""
+                    warmup: int, runs: int, repeats: int = 2, signature: str | None = None) -> dict:
+    """Count instructions ``repeats`` times, compare ARM with host outputs, break the count down.
+    ``signature``: one signature of a file with several (a length bucket); default the main graph."""
     import numpy as np
 
     from mobilekit.bench.symbols import HARNESS, attribute
 
-    guest_runs = [emulator.run_guest(model, inputs_npz, warmup=warmup, runs=runs) for _ in range(repeats)]
+    guest_runs = [emulator.run_guest(model, inputs_npz, warmup=warmup, runs=runs, signature=signature)
+                  for _ in range(repeats)]
     first = guest_runs[0]
     per_inference = [int(w) for w in first.windows]
     deterministic = all(g.windows == first.windows for g in guest_runs[1:])

@@ -53,6 +53,11 @@ class ModelSpec:
     task: str | None = None
     pooling: str = "mean"
     normalize: bool = True
+    # tflite with length buckets: one bucket's signature (texts cut to its length), or the mix
+    # ({str(length): signature}: each text in the smallest bucket that holds it, as the SDKs run)
+    signature: str | None = None
+    length: int | None = None
+    buckets: dict | None = None
 
 
 @dataclass
@@ -87,9 +92,9 @@ def open_model(spec: ModelSpec) -> Opened:
         return Opened(lambda row: {n: np.ascontiguousarray(row[n], dtype=np.int32) for n in names},
                       lambda feed: session.run([output], feed)[0])
     if spec.kind == "tflite":
-        from mobilekit.bench.litert_guest import LiteRTModel
+        from mobilekit.bench.litert_guest import open_litert
 
-        model = LiteRTModel(spec.path, num_threads=1, xnnpack=spec.xnnpack)
+        model = open_litert(spec.path, signature=spec.signature, buckets=spec.buckets, xnnpack=spec.xnnpack)
         return Opened(model.prepare, model)
     raise ValueError(f"unknown model kind {spec.kind!r}")
 
@@ -257,7 +262,7 @@ def run_host_tier(specs: list[ModelSpec], inputs_npz: Path, workdir: Path, *, ru
 
     workdir.mkdir(parents=True, exist_ok=True)
     probes = {}
-    main = [s for s in specs if not s.diagnostic]
+    main = [s for s in specs if not s.diagnostic and s.signature is None]  # one bucket alone: timing only
     for spec in main:
         if progress:
             progress.describe(f"host CPU: load + memory probe, {spec.label}")
@@ -280,6 +285,7 @@ def run_host_tier(specs: list[ModelSpec], inputs_npz: Path, workdir: Path, *, ru
         entry = {
             "label": spec.label, "kind": spec.kind, "variant": spec.variant, "xnnpack": spec.xnnpack,
             "diagnostic": spec.diagnostic, "file_bytes": _size(Path(spec.path)),
+            "bucket": spec.length if spec.signature else ("mix" if spec.buckets else None),
             "p50_ms": percentile(times, 50), "p90_ms": percentile(times, 90), "min_ms": min(times),
             "mean_ms": statistics.fmean(times), "runs": len(times),
         }

@@ -30,22 +30,38 @@ def _clean(name: str) -> str:
 
 
 class LiteRTModel:
-    """An interpreter with 1 thread (XNNPACK on unless ``xnnpack=False``), fed by input name."""
+    """An interpreter with 1 thread (XNNPACK on unless ``xnnpack=False``), fed by input name.
 
-    def __init__(self, path: str, *, num_threads: int = 1, xnnpack: bool = True):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    ``signature`` runs one signature of a file with several (a length bucket, ``seq_16``): its
+    subgraph's tensors are set, invoked and read through the interpreter's subgraph-indexed calls,
+    as LiteRT's own SignatureRunner does, minus its per-call resize and allocation. Without it the
+    main graph runs as before. ``interpreter`` lets several signatures share one loaded file.
+    """
 
-        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads, experimental_op_resolver_type=resolver)
-        self.interpreter.allocate_tensors()
+    def __init__(self, path: str, *, num_threads: int = 1, xnnpack: bool = True, signature: str | None = None,
+                 interpreter=None):
+        if interpreter is None:
+            from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+            resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads, experimental_op_resolver_type=resolver)
+            interpreter.allocate_tensors()
+        self.interpreter = interpreter
+        self.subgraph = 0
         signatures = self.interpreter.get_signature_list()
         inputs = outputs = None
+        if signature is not None and signature not in signatures:
+            raise ValueError(f"{path}: no signature {signature!r} (has {sorted(signatures)})")
         if signatures:
-            key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+            key = signature or ("serving_default" if "serving_default" in signatures else next(iter(signatures)))
             runner = self.interpreter.get_signature_runner(key)
-            if getattr(runner, "_subgraph_index", 0) == 0:  # tensor indices of the main graph
+            self.subgraph = getattr(runner, "_subgraph_index", 0)
+            if self.subgraph == 0 or signature is not None:
                 inputs, outputs = runner.get_input_details(), runner.get_output_details()
-        if inputs is None:
+        if self.subgraph != 0 and signature is not None:
+            self.interpreter._interpreter.AllocateTensors(self.subgraph)  # noqa: SLF001 - as SignatureRunner does
+        elif inputs is None:
+            self.subgraph = 0
             inputs = {_clean(d["name"]): d for d in self.interpreter.get_input_details()}
             outputs = {_clean(d["name"]): d for d in self.interpreter.get_output_details()}
         if len(outputs) != 1:
@@ -53,6 +69,7 @@ class LiteRTModel:
         self.inputs = inputs
         self.output_name, self.output = next(iter(outputs.items()))
         self.input_names = list(inputs)
+        self.length = int(next(iter(inputs.values()))["shape"][-1])
 
     @staticmethod
     def _quant(details):
@@ -66,14 +83,15 @@ class LiteRTModel:
         return float(scales[0]), int(zeros[0])
 
     def prepare(self, row: dict) -> list:
-        """The (tensor index, array) pairs for one text: ``row`` maps input names to [1, seq] ids."""
+        """The (tensor index, array) pairs for one text: ``row`` maps input names to [1, seq] ids
+        (cut to this signature's length when longer: a bucket's timing probe)."""
         import numpy as np
 
         feed = []
         for name, details in self.inputs.items():
             if name not in row:
                 raise KeyError(f"the model needs input {name!r}; given {sorted(row)}")
-            value = np.asarray(row[name])
+            value = np.asarray(row[name])[..., :self.length]
             scale, zero = self._quant(details)
             if scale:
                 info = np.iinfo(details["dtype"])
@@ -82,16 +100,26 @@ class LiteRTModel:
         return feed
 
     def set_inputs(self, feed: list) -> None:
+        if self.subgraph:
+            for index, value in feed:
+                self.interpreter._interpreter.SetTensor(index, value, self.subgraph)  # noqa: SLF001
+            return
         for index, value in feed:
             self.interpreter.set_tensor(index, value)
 
     def invoke(self) -> None:
-        self.interpreter.invoke()
+        if self.subgraph:
+            self.interpreter._interpreter.Invoke(self.subgraph)  # noqa: SLF001
+        else:
+            self.interpreter.invoke()
 
     def output_value(self):
         import numpy as np
 
-        raw = self.interpreter.get_tensor(self.output["index"])
+        if self.subgraph:
+            raw = self.interpreter._interpreter.GetTensor(self.output["index"], self.subgraph)  # noqa: SLF001
+        else:
+            raw = self.interpreter.get_tensor(self.output["index"])
         scale, zero = self._quant(self.output)
         if scale:
             return ((raw.astype(np.float32) - zero) * scale).astype(np.float32)
@@ -112,6 +140,52 @@ class LiteRTModel:
         for op in ops:
             counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
         return counts
+
+
+class LiteRTBuckets:
+    """A length-bucketed file run as the SDKs run it: each text in the smallest bucket that holds
+    it (its ``attention_mask`` count), the largest for longer texts. One interpreter, one
+    ``LiteRTModel`` per signature; ``signatures`` maps lengths to signature names."""
+
+    def __init__(self, path: str, signatures: dict, *, num_threads: int = 1, xnnpack: bool = True):
+        main = LiteRTModel(path, num_threads=num_threads, xnnpack=xnnpack)
+        self.models = {int(length): LiteRTModel(path, signature=name, interpreter=main.interpreter)
+                       for length, name in signatures.items()}
+        self.interpreter = main.interpreter
+        self.output_name = main.output_name
+        self.current = None
+
+    def bucket_for(self, row: dict) -> int:
+        count = int(row["attention_mask"].sum())
+        fitting = [b for b in self.models if b >= count]
+        return min(fitting) if fitting else max(self.models)
+
+    def prepare(self, row: dict) -> tuple:
+        length = self.bucket_for(row)
+        return length, self.models[length].prepare(row)
+
+    def set_inputs(self, feed: tuple) -> None:
+        self.current = self.models[feed[0]]
+        self.current.set_inputs(feed[1])
+
+    def invoke(self) -> None:
+        self.current.invoke()
+
+    def output_value(self):
+        return self.current.output_value()
+
+    def __call__(self, feed: tuple):
+        return self.models[feed[0]](feed[1])
+
+    def op_counts(self) -> dict:
+        return next(iter(self.models.values())).op_counts()
+
+
+def open_litert(path: str, *, signature: str | None = None, buckets: dict | None = None, xnnpack: bool = True):
+    """The model a benchmark request names: the main graph, one signature, or the bucket mix."""
+    if buckets:
+        return LiteRTBuckets(path, buckets, xnnpack=xnnpack)
+    return LiteRTModel(path, num_threads=1, xnnpack=xnnpack, signature=signature)
 
 
 def rows(arrays: dict, index: int) -> dict:
@@ -144,7 +218,8 @@ def guest_main(request_path: str) -> None:
     arrays = dict(np.load(request["inputs"]))
     n = len(next(iter(arrays.values())))
     started = time.perf_counter()
-    model = LiteRTModel(request["model"], num_threads=1, xnnpack=request.get("xnnpack", True))
+    model = open_litert(request["model"], signature=request.get("signature"), buckets=request.get("buckets"),
+                        xnnpack=request.get("xnnpack", True))
     load_s = time.perf_counter() - started
     feeds = [model.prepare(rows(arrays, i)) for i in range(n)]
     for i in range(request["warmup"]):

@@ -12,7 +12,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
+from mobilekit import buckets as _buckets
 from mobilekit import variants as _v
+from mobilekit.buckets import AUTO as AUTO_BUCKETS
 from mobilekit.config import names
 from mobilekit.config.schema import (
     ENCODER_COREML_VARIANTS,
@@ -146,6 +148,12 @@ def _check_value(key: str, value: Any, meta: dict, root: Path, where: str) -> An
         if value not in meta["choices"]:
             fail(f"expected one of {', '.join(map(repr, meta['choices']))}{_did_you_mean(str(value), meta['choices'])}")
         return value
+    if kind == "length_buckets":
+        if value == AUTO_BUCKETS:
+            return value
+        if not isinstance(value, list) or any(not isinstance(v, int) or isinstance(v, bool) for v in value):
+            fail(f'expected a list of integers or "{AUTO_BUCKETS}", got {_type_name(value)}', hint='for example [16, 32, 64, 128] or "auto"')
+        return tuple(value)
     if kind in ("list[str]", "list[int]", "list[choice]"):
         if not isinstance(value, list):
             fail(f"expected a list, got {_type_name(value)}")
@@ -268,6 +276,7 @@ def _check_consistency(config: Config, where: str) -> None:
             hint="a narrower sentence encoder's embeddings cannot be compared with the teacher's; remove distill.hidden_size",
         )
     _check_variants_for_task(config, where)
+    _check_length_buckets(config, where)
     calibrated = [n for n in config.convert.tflite if (v := _v.find(_v.TFLITE, n)) is not None and v.needs_calibration]
     if calibrated and data.path is None and config.verify.texts_path is None:
         raise ConfigError(
@@ -300,6 +309,28 @@ def _check_variants_for_task(config: Config, where: str) -> None:
             if variant not in _v.names(_v.COREML, kind):
                 raise ConfigError(f"{where}: convert.coreml has {variant!r}, which is for text-generation models",
                                   hint=f"valid for {config.model.task}: {', '.join(ENCODER_COREML_VARIANTS)}")
+
+
+def _check_length_buckets(config: Config, where: str) -> None:
+    """model.length_buckets: encoders only; a valid list (or "auto" with task text); litert-torch for several."""
+    model, value = config.model, config.model.length_buckets
+    if value is None:
+        return
+    shown = _toml_literal(value if isinstance(value, str) else list(value))
+    if model.task == "text-generation":
+        raise ConfigError(f"{where}: model.length_buckets = {shown} is for encoders, not text-generation",
+                          hint="text-generation has prefill signatures instead: generation.prefill_lengths")
+    if value == AUTO_BUCKETS:
+        if config.data.path is None and config.verify.texts_path is None:
+            raise ConfigError(f'{where}: model.length_buckets = "auto" needs task text to measure token counts on',
+                              hint="set data.path or verify.texts_path, or list the buckets, e.g. [16, 32, 64, 128]")
+    elif problem := _buckets.problem(value, model.sequence_length):
+        raise ConfigError(f"{where}: model.length_buckets = {shown} is invalid: {problem}",
+                          hint=f"for example [16, 32, 64, {model.sequence_length}] (ascending, ending at model.sequence_length)")
+    several = value == AUTO_BUCKETS or len(value) > 1
+    if several and config.convert.tflite and config.convert.tflite_route != "litert-torch":
+        raise ConfigError(f"{where}: model.length_buckets = {shown} needs convert.tflite_route = \"litert-torch\"",
+                          hint="onnx2tf writes one signature per file; use the litert-torch route or remove model.length_buckets")
 
 
 def _check_generation(config: Config, where: str) -> None:

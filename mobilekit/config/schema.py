@@ -45,7 +45,8 @@ def option(
     example: Any = None,
 ) -> Any:
     """A config key. ``kind`` is one of: str, int, float, bool, path, file, dir, list[str],
-    list[int], choice, list[choice], kotlin_package, type_name, swift_module, maven_id."""
+    list[int], choice, list[choice], kotlin_package, type_name, swift_module, maven_id,
+    length_buckets (a list of integers or "auto")."""
     meta = {"help": help, "kind": kind, "choices": choices, "min": min, "max": max, "example": example}
     if default is REQUIRED or default is DERIVED:
         return field(default=None, metadata={**meta, "required": default is REQUIRED, "derived": default is DERIVED})
@@ -69,6 +70,7 @@ class ModelConfig:
     labels: tuple[str, ...] | None = option(None, "Class names in output order (classification); default: the model's id2label.", kind="list[str]")
     pooling: str = option("mean", "Sentence embedding pooling over tokens (sentence-embedding).", kind="choice", choices=("mean", "cls"))
     normalize: bool = option(True, "L2-normalize sentence embeddings (sentence-embedding).", kind="bool")
+    length_buckets: tuple[int, ...] | str | None = option(None, "Encoders: sequence lengths that each get a signature of the one TFLite model (sharing its weights); the SDKs run the smallest that holds the text. Ascending, the largest equal to sequence_length (e.g. [16, 32, 64, 128]), or \"auto\": chosen from the task texts' token counts (docs/benchmarks.md). Unset: sequence_length alone. Several buckets need the litert-torch route; Core ML stays at sequence_length.", kind="length_buckets")
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,17 @@
 Never imported by mobilekit itself (``mobilekit.convert.litert_torch`` starts it). It imports
 only mobilekit's light modules (``onnx_export`` for the torch wrapper, ``tflite`` for the shared
 constants, ``variants`` for the variant names) plus torch, transformers, litert_torch, ai_edge_quantizer and ai_edge_litert, all from
-its own environment. The request (JSON) holds: model_dir, task, sequence_length, pooling,
-normalize, outputs {variant: path}, calibration_npz (or null), work_dir, result.
+its own environment. The request (JSON) holds: model_dir, task, sequence_length, length_buckets
+(optional; default [sequence_length]), pooling, normalize, outputs {variant: path},
+calibration_npz (or null), work_dir, result.
 
-Steps: the same wrapper module the ONNX export uses -> ``litert_torch.convert`` with static
-[1, seq] int32 kwargs (the kwargs name the signature inputs; the wrapper returns a dict so the
-signature output is named ``logits`` / ``embedding``) -> float32 .tflite -> ai-edge-quantizer:
+Steps: the same wrapper module the ONNX export uses -> litert-torch with one signature per length
+bucket (``mobilekit.buckets.signatures``: static [1, length] int32 kwargs, which name the signature
+inputs; the wrapper returns a dict so the signature output is named ``logits`` / ``embedding``;
+one bucket is the single ``serving_default`` signature as always) -> float32 .tflite, every
+signature reading the same weight buffers -> ai-edge-quantizer, then byte-identical buffers are
+stored once again (``tflite_buffers.deduplicate_buffers``: the quantizer writes each signature's
+quantized weights separately):
   float16       float_casting of FULLY_CONNECTED / EMBEDDING_LOOKUP weights (float compute)
   dynamic-int8  dynamic_legacy_wi8_afp32: int8 channelwise weights, activations quantized at run
                 time, weights under 1024 elements (a classifier head) left float, as TFLiteConverter's
@@ -21,19 +26,21 @@ signature output is named ``logits`` / ``embedding``) -> float32 .tflite -> ai-e
                 (else the calibrated scale of the masked scores is ~1e36, as in the onnx2tf
                 route); the op that produces the model output is left in float, so the output
                 stays float32 like the other variants and loses no precision to an int8 step.
-The float32 model is also run against the torch wrapper on a few probe rows (the guard figure
-in the result; the parent judges it).
+full-int8 calibrates every signature on every calibration row cut to its length. The float32 model's every signature is also run against the torch
+wrapper on a few probe rows cut to its length (the guard figure in the result, the worst over the
+signatures; the parent judges it).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from mobilekit.buckets import signatures
+from mobilekit.convert.tflite_buffers import deduplicate_buffers
 from mobilekit.variants import DYNAMIC_INT8, FLOAT16, FLOAT32, FULL_INT8
 
 
@@ -132,15 +139,112 @@ FLOAT16_RECIPE = [{
 }]
 
 
-def _quantize(float_model, recipe, out_path: Path, calibration_rows=None) -> None:
+def _quantize(float_model, recipe, out_path: Path, calibration_rows=None, *, shared: bool = False) -> None:
+    """``calibration_rows``: {signature: [row feed, ...]} for full-int8, else None. ``shared``: the
+    model has several signatures, whose quantized weights are then stored once."""
     from ai_edge_quantizer import quantizer
 
     qt = quantizer.Quantizer(float_model, recipe)
     calibration_result = None
     if calibration_rows is not None:
-        calibration_result = qt.calibrate({"serving_default": calibration_rows}, num_threads=1)
+        calibration_result = qt.calibrate(calibration_rows, num_threads=1)
     result = qt.quantize(calibration_result, enable_progress_report=False)
     result.export_model(str(out_path), overwrite=True)
+    removed = deduplicate_buffers(out_path) if shared else 0
+    if removed:
+        print(f"{out_path.name}: {removed} duplicate weight buffer(s) shared between signatures", flush=True)
+
+
+def _sample_kwargs(probe: dict, input_names: list[str], length: int) -> dict:
+    """One padded probe row cut to ``length`` tokens, as torch tensors (the signature's inputs)."""
+    import torch
+
+    return {n: torch.from_numpy(probe[n][1:2, :length].copy()) for n in input_names}
+
+
+def _convert_float(module, probe: dict, input_names: list[str], buckets: list[int], out_path: Path) -> None:
+    """One signature per bucket, largest (``serving_default``) first; litert-torch shares the weights."""
+    import litert_torch
+
+    converter = None
+    for length, name in signatures(buckets).items():
+        kwargs = _sample_kwargs(probe, input_names, length)
+        converter = (litert_torch.signature(name, module, sample_kwargs=kwargs) if converter is None
+                     else converter.signature(name, module, sample_kwargs=kwargs))
+    converter.convert().export(str(out_path))
+
+
+def _guard(module, output_name: str, probe: dict, input_names: list[str], buckets: list[int], float_path: Path):
+    """(worst max abs diff over the signatures, largest reference magnitude): every signature vs torch."""
+    import numpy as np
+    import torch
+
+    from mobilekit.runners.tflite_runner import TfliteRunner
+
+    worst, magnitude = 0.0, 0.0
+    for length, name in signatures(buckets).items():
+        rows = {n: np.ascontiguousarray(probe[n][:, :length]) for n in input_names}
+        with torch.no_grad():
+            reference = module(**{n: torch.from_numpy(rows[n]) for n in input_names})[output_name].numpy()
+        candidate = TfliteRunner(float_path, signature=name).run(rows)
+        diff = float(np.max(np.abs(reference - candidate)))
+        print(f"guard: float32 signature {name} ({length} tokens) vs torch max abs diff {diff:.3g}", flush=True)
+        worst, magnitude = max(worst, diff), max(magnitude, float(np.max(np.abs(reference))))
+    return worst, magnitude
+
+
+def _calibration_rows(calibration, input_names: list[str], buckets: list[int]) -> dict:
+    """{signature: [one-row feed, ...]}: every calibration text, cut to each bucket's length.
+
+    Not only the texts that fit a bucket: a small bucket may hold one or two of them, and ranges
+    calibrated on so few rows are poor (the tiny embedder's 4-token bucket, calibrated on the two
+    texts that fit it: cosine 0.91 to torch on a 3-token text). A cut text's activations have the
+    ranges of real text at that length."""
+    import numpy as np
+
+    count = len(calibration["input_ids"])
+    return {name: [{n: np.ascontiguousarray(calibration[n][i:i + 1, :length], dtype=np.int32) for n in input_names}
+                   for i in range(count)]
+            for length, name in signatures(buckets).items()}
+
+
+def _full_int8(float_bytes: bytes, calibration, input_names: list[str], buckets: list[int], out_path: Path) -> int:
+    """The calibrated int8 model (see the module docstring); returns how many mask constants were set."""
+    import re
+
+    from ai_edge_quantizer import recipe as aeq_recipe
+
+    from mobilekit.convert.tflite import _MASK_CONSTANT_THRESHOLD, MASK_VALUE_FOR_INT8
+
+    masked, rewritten = rewrite_mask_constants(float_bytes, MASK_VALUE_FOR_INT8, _MASK_CONSTANT_THRESHOLD)
+    print(f"full-int8: {rewritten} attention-mask constant(s) set to {MASK_VALUE_FOR_INT8}", flush=True)
+    recipe = list(aeq_recipe.static_wi8_ai8())
+    # The op producing each signature output stays float (its scope is "<tensor name>;").
+    recipe += [{"regex": "^" + re.escape(name) + ";", "operation": "*", "algorithm_key": "no_quantize",
+                "op_config": {}} for name in _signature_output_tensor_names(masked)]
+    _quantize(masked, recipe, out_path, calibration_rows=_calibration_rows(calibration, input_names, buckets),
+              shared=len(buckets) > 1)
+    return rewritten
+
+
+def _write_variants(float_path: Path, outputs: dict, calibration, input_names, buckets, timings: dict) -> int:
+    """Every requested variant from the float32 model; returns the full-int8 mask rewrite count."""
+    from ai_edge_quantizer import recipe as aeq_recipe
+
+    float_bytes = float_path.read_bytes()
+    rewritten = 0
+    for variant, out_path in outputs.items():
+        t = time.monotonic()
+        if variant == FLOAT32:
+            shutil.copyfile(float_path, out_path)
+        elif variant == FLOAT16:
+            _quantize(float_bytes, FLOAT16_RECIPE, out_path, shared=len(buckets) > 1)
+        elif variant == DYNAMIC_INT8:
+            _quantize(float_bytes, aeq_recipe.dynamic_legacy_wi8_afp32(), out_path, shared=len(buckets) > 1)
+        elif variant == FULL_INT8:
+            rewritten = _full_int8(float_bytes, calibration, input_names, buckets, out_path)
+        timings[variant] = time.monotonic() - t
+    return rewritten
 
 
 def main(request_path: str) -> int:
@@ -151,16 +255,14 @@ def main(request_path: str) -> int:
     import torch
 
     import litert_torch
-    from ai_edge_quantizer import recipe as aeq_recipe
 
     from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
-    from mobilekit.convert.tflite import _MASK_CONSTANT_THRESHOLD, MASK_VALUE_FOR_INT8
-    from mobilekit.runners.tflite_runner import TfliteRunner
 
     timings["import"] = time.monotonic() - start
     print(f"litert-torch {litert_torch.__version__}, torch {torch.__version__}, numpy {np.__version__}", flush=True)
     model_dir = Path(request["model_dir"])
     task, seq = request["task"], int(request["sequence_length"])
+    buckets = [int(b) for b in request.get("length_buckets") or [seq]]
     outputs = {v: Path(p) for v, p in request["outputs"].items()}
     work = Path(request["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
@@ -172,51 +274,20 @@ def main(request_path: str) -> int:
     input_names = list(info.input_names)
     module = _named_module(wrapper, input_names, output_name)
     probe = _probe_rows(input_names, seq, calibration)
-    sample = {n: torch.from_numpy(probe[n][1:2].copy()) for n in input_names}  # a padded row
     timings["load"] = time.monotonic() - t
 
     t = time.monotonic()
     float_path = work / "float32.tflite"
-    litert_torch.convert(module, sample_kwargs=sample).export(str(float_path))
+    _convert_float(module, probe, input_names, buckets, float_path)
     timings["convert"] = time.monotonic() - t
-    print(f"converted to {float_path} in {timings['convert']:.1f} s", flush=True)
-
-    # Guard: the float32 model against the torch wrapper it came from.
-    with torch.no_grad():
-        reference = module(**{n: torch.from_numpy(probe[n]) for n in input_names})[output_name].numpy()
-    candidate = TfliteRunner(float_path).run(probe)
-    guard = float(np.max(np.abs(reference - candidate)))
-    print(f"guard: float32 vs torch max abs diff {guard:.3g}", flush=True)
-
-    float_bytes = float_path.read_bytes()
-    if FLOAT32 in outputs:
-        shutil.copyfile(float_path, outputs[FLOAT32])
-    if FLOAT16 in outputs:
-        t = time.monotonic()
-        _quantize(float_bytes, FLOAT16_RECIPE, outputs[FLOAT16])
-        timings[FLOAT16] = time.monotonic() - t
-    if DYNAMIC_INT8 in outputs:
-        t = time.monotonic()
-        _quantize(float_bytes, aeq_recipe.dynamic_legacy_wi8_afp32(), outputs[DYNAMIC_INT8])
-        timings[DYNAMIC_INT8] = time.monotonic() - t
-    rewritten = 0
-    if FULL_INT8 in outputs:
-        t = time.monotonic()
-        masked, rewritten = rewrite_mask_constants(float_bytes, MASK_VALUE_FOR_INT8, _MASK_CONSTANT_THRESHOLD)
-        print(f"full-int8: {rewritten} attention-mask constant(s) set to {MASK_VALUE_FOR_INT8}", flush=True)
-        recipe = list(aeq_recipe.static_wi8_ai8())
-        # The op producing each signature output stays float (its scope is "<tensor name>;").
-        recipe += [{"regex": "^" + re.escape(name) + ";", "operation": "*", "algorithm_key": "no_quantize",
-                    "op_config": {}} for name in _signature_output_tensor_names(masked)]
-        rows = [{n: np.asarray(calibration[n][i:i + 1], dtype=np.int32) for n in input_names}
-                for i in range(len(calibration["input_ids"]))]
-        _quantize(masked, recipe, outputs[FULL_INT8], calibration_rows=rows)
-        timings[FULL_INT8] = time.monotonic() - t
+    print(f"converted to {float_path} ({len(buckets)} signature(s)) in {timings['convert']:.1f} s", flush=True)
+    guard, reference_max = _guard(module, output_name, probe, input_names, buckets, float_path)
+    rewritten = _write_variants(float_path, outputs, calibration, input_names, buckets, timings)
     timings["total"] = time.monotonic() - start
     Path(request["result"]).write_text(json.dumps({
-        "timings": timings, "guard_max_abs_diff": guard,
-        "guard_reference_max": float(np.max(np.abs(reference))),
+        "timings": timings, "guard_max_abs_diff": guard, "guard_reference_max": reference_max,
         "mask_constants_rewritten": rewritten, "input_names": input_names, "output_name": output_name,
+        "signatures": {str(length): name for length, name in signatures(buckets).items()},
         "versions": {"litert_torch": litert_torch.__version__, "torch": torch.__version__},
     }, indent=2))
     return 0

@@ -4,7 +4,9 @@ The second TFLite route beside ONNX -> onnx2tf (``mobilekit.convert.tflite``). S
 same file names, same signature (inputs ``input_ids``, ``attention_mask`` and, where the
 architecture has them, ``token_type_ids``, int32 [1, seq]; one float32 output ``logits`` or
 ``embedding``), so the runners, verify and the SDKs take either route's models unchanged. Both
-routes convert the same torch module (``onnx_export._load_wrapper``).
+routes convert the same torch module (``onnx_export._load_wrapper``). Only this route makes length
+buckets (``length_buckets``: one signature per sequence length in one file, sharing the weights;
+the largest keeps ``serving_default``, see ``mobilekit.buckets``).
 
 Why a second virtual environment: litert-torch 0.10.0 needs ai-edge-litert 2.3.x and numpy 2.x,
 onnx2tf 1.29.24 pins ai-edge-litert 2.1.0 and numpy 1.26.4. One environment holding both cannot
@@ -74,11 +76,15 @@ def convert_tflite_litert_torch(
     normalize: bool,
     variants: list[str],
     calibration: dict[str, "np.ndarray"] | None,
+    length_buckets: list[int] | None = None,
 ) -> dict[str, Path]:
-    """Convert the model folder into the requested TFLite ``variants``; returns {variant: path}."""
+    """Convert the model folder into the requested TFLite ``variants``; returns {variant: path}.
+
+    ``length_buckets``: one signature per length (``mobilekit.buckets``), sharing the weights;
+    default one, ``sequence_length``."""
     return convert_tflite_litert_torch_detailed(
         model_dir, out_dir, task=task, sequence_length=sequence_length, pooling=pooling,
-        normalize=normalize, variants=variants, calibration=calibration).paths
+        normalize=normalize, variants=variants, calibration=calibration, length_buckets=length_buckets).paths
 
 
 def convert_tflite_litert_torch_detailed(
@@ -93,14 +99,20 @@ def convert_tflite_litert_torch_detailed(
     calibration: dict[str, "np.ndarray"] | None,
     timeout_s: int = DEFAULT_TIMEOUT_S,
     keep_work_dir: bool = False,
+    length_buckets: list[int] | None = None,
 ) -> TfliteConversion:
     """``convert_tflite_litert_torch`` plus per-step timings, the guard figure and the log path."""
     import numpy as np
 
+    from mobilekit.buckets import problem
     from mobilekit.convert.onnx_export import check_model_for_task
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     check_variants(variants)
+    length_buckets = list(length_buckets or [sequence_length])
+    if bad := problem(length_buckets, sequence_length):
+        raise ConversionError(f"length buckets {length_buckets} are invalid: {bad}",
+                              hint=f"give ascending lengths ending at the sequence length ({sequence_length})")
     info = check_model_for_task(model_dir, task=task, pooling=pooling, sequence_length=sequence_length)
     check_calibration(variants, calibration, info.input_names, sequence_length)
     python = litert_torch_python()
@@ -120,6 +132,7 @@ def convert_tflite_litert_torch_detailed(
                                      for n in info.input_names if n in calibration})
     request = {
         "model_dir": str(model_dir.resolve()), "task": task, "sequence_length": sequence_length,
+        "length_buckets": length_buckets,
         "pooling": pooling, "normalize": normalize,
         "outputs": {v: str(p.resolve()) for v, p in paths.items()},
         "calibration_npz": str(calibration_npz) if calibration_npz else None,
@@ -135,7 +148,17 @@ def convert_tflite_litert_torch_detailed(
         _remove(paths.values())
         raise
     result = json.loads((work / "result.json").read_text())
-    seconds = {"total": time.monotonic() - start, **result["timings"]}
+    _check_result(result, paths, log_path)
+    if not keep_work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    return TfliteConversion(paths=paths, seconds={"total": time.monotonic() - start, **result["timings"]},
+                            guard_max_abs_diff=float(result["guard_max_abs_diff"]), log_path=log_path,
+                            mask_constants_rewritten=int(result["mask_constants_rewritten"]))
+
+
+def _check_result(result: dict, paths: dict[str, Path], log_path: Path) -> None:
+    """Every requested file written and the float32 guard within tolerance, else ConversionError
+    (and no model left where a stage could pick it up)."""
     missing = [v for v, p in paths.items() if not p.is_file()]
     if missing:
         _remove(paths.values())
@@ -144,14 +167,10 @@ def convert_tflite_litert_torch_detailed(
     guard = float(result["guard_max_abs_diff"])
     limit = GUARD_TOLERANCE * max(1.0, float(result["guard_reference_max"]))
     if not guard <= limit:
-        _remove(paths.values())  # never leave a wrong model where a stage could pick it up
+        _remove(paths.values())
         raise ConversionError(
             f"litert-torch produced a float32 model that disagrees with torch (max abs diff {guard:.3g} > {limit:.3g})",
             hint=f"see {log_path}; the onnx2tf route (convert.tflite_route = \"onnx2tf\") is the alternative")
-    if not keep_work_dir:
-        shutil.rmtree(work, ignore_errors=True)
-    return TfliteConversion(paths=paths, seconds=seconds, guard_max_abs_diff=guard, log_path=log_path,
-                            mask_constants_rewritten=int(result["mask_constants_rewritten"]))
 
 
 def _remove(paths) -> None:

@@ -122,18 +122,8 @@ def tokenize(model_dir: Path, texts: Sequence[str], sequence_length: int,
     only ``input_names`` when given (the inputs an exported model takes).
     """
     import numpy as np
-    from transformers import AutoTokenizer
 
-    model_dir = Path(model_dir)
-    if not any((model_dir / f).is_file() for f in TOKENIZER_FILES):
-        raise ModelInputError(
-            f"{model_dir} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)})",
-            hint="save the tokenizer next to the model with tokenizer.save_pretrained(folder)",
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    except (OSError, ValueError) as e:
-        raise ModelInputError(f"transformers cannot load the tokenizer in {model_dir}: {e}") from e
+    tokenizer = _load_tokenizer(Path(model_dir))
     enc = tokenizer(list(texts), padding="max_length", truncation=True, max_length=sequence_length,
                     return_tensors="np")
     out = {name: np.asarray(enc[name], dtype=np.int32) for name in ("input_ids", "attention_mask")}
@@ -144,6 +134,26 @@ def tokenize(model_dir: Path, texts: Sequence[str], sequence_length: int,
     if input_names is not None:
         return {name: out[name] for name in input_names}
     return out
+
+
+def token_counts(model_dir: Path, texts: Sequence[str]) -> list[int]:
+    """Tokens per text with the folder's tokenizer, special tokens included, never truncated."""
+    tokenizer = _load_tokenizer(Path(model_dir))
+    return [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+
+
+def _load_tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer
+
+    if not any((model_dir / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelInputError(
+            f"{model_dir} has no tokenizer files (looked for {', '.join(TOKENIZER_FILES)})",
+            hint="save the tokenizer next to the model with tokenizer.save_pretrained(folder)",
+        )
+    try:
+        return AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise ModelInputError(f"transformers cannot load the tokenizer in {model_dir}: {e}") from e
 
 
 def _example_inputs(info: ModelFolderInfo, sequence_length: int):

@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from mobilekit.convert.tflite_buffers import deduplicate_buffers
 from mobilekit.variants import DYNAMIC_INT8, FLOAT16, FLOAT32, INT4
 
 QUANTIZED_OPS = ("FULLY_CONNECTED", "EMBEDDING_LOOKUP")
@@ -68,39 +69,7 @@ def _quantize(float_path: Path, variant: str, block_size: int, out_path: Path) -
 
     result = quantizer.Quantizer(str(float_path), _recipe(variant, block_size)).quantize()
     result.export_model(str(out_path), overwrite=True)
-    _deduplicate_buffers(out_path)
-
-
-def _deduplicate_buffers(path: Path) -> int:
-    """Points every tensor at the first of its byte-identical buffers and drops the copies.
-
-    ai-edge-quantizer quantizes each signature's subgraph on its own; for int4 it writes the same
-    quantized weights once per signature (SmolLM2-135M: 42 MB of 147 MB were copies)."""
-    import hashlib
-
-    from ai_edge_litert.tools import flatbuffer_utils
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils
-
-    model = tfl_flatbuffer_utils.read_model(str(path))
-    first: dict[str, int] = {}
-    remap: dict[int, int] = {}
-    for index, buffer in enumerate(model.buffers):
-        if buffer.data is None or len(buffer.data) < 1024:
-            continue
-        digest = hashlib.sha256(bytes(buffer.data)).hexdigest()
-        if digest in first:
-            remap[index] = first[digest]
-        else:
-            first[digest] = index
-    if not remap:
-        return 0
-    for subgraph in model.subgraphs:
-        for tensor in subgraph.tensors:
-            tensor.buffer = remap.get(tensor.buffer, tensor.buffer)
-    for index in remap:
-        model.buffers[index].data = None
-    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
-    return len(remap)
+    deduplicate_buffers(out_path)
 
 
 def _convert_float(decoder, spec, out_path: Path) -> None:

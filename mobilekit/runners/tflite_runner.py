@@ -3,6 +3,7 @@
 Inputs are matched by NAME, never by position: onnx2tf may reorder inputs. The signature runner
 is used when the model has a SignatureDef (onnx2tf with output_signaturedefs=True writes one);
 otherwise tensor names such as ``serving_default_input_ids:0`` are matched to ``input_ids``.
+``signature`` picks one signature of a file that has several (length buckets: ``seq_16``...).
 Quantized (int8/uint8) inputs and outputs are (de)quantized with the tensor's scale/zero point,
 so callers always pass the int32 ids / float values the ONNX model takes and get float32 back.
 """
@@ -70,7 +71,8 @@ def dequantize(values: "np.ndarray", info: TensorInfo) -> "np.ndarray":
 class TfliteRunner:
     """One LiteRT interpreter. ``run`` loops one row at a time when the model's batch is fixed."""
 
-    def __init__(self, model_path: Path, *, num_threads: int = 1, output_name: str | None = None):
+    def __init__(self, model_path: Path, *, num_threads: int = 1, output_name: str | None = None,
+                 signature: str | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
         model_path = Path(model_path)
@@ -80,12 +82,16 @@ class TfliteRunner:
         self.interpreter = Interpreter(model_path=str(model_path), num_threads=num_threads)
         signatures = self.interpreter.get_signature_list()
         self._runner = None
+        if signature is not None and signature not in signatures:
+            raise ModelInputError(f"{model_path.name} has no signature {signature!r} (has {', '.join(signatures) or 'none'})")
         if signatures:
-            key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+            key = signature or ("serving_default" if "serving_default" in signatures else next(iter(signatures)))
+            self.signature = key
             self._runner = self.interpreter.get_signature_runner(key)
             ins = {n: _info(n, d) for n, d in self._runner.get_input_details().items()}
             outs = {n: _info(n, d) for n, d in self._runner.get_output_details().items()}
         else:
+            self.signature = None
             self.interpreter.allocate_tensors()
             ins = {_clean_tensor_name(d["name"]): _info(_clean_tensor_name(d["name"]), d)
                    for d in self.interpreter.get_input_details()}

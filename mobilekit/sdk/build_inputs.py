@@ -57,4 +57,17 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         input_names=list(description["input_names"]),
         output_name=description["output_name"],
         fuzz_goldens=fuzz_goldens_text(model_dir, config.model.sequence_length),
+        **_buckets(model_dir, metadata, shipped.tflite_variant),
     )
+
+
+def _buckets(model_dir: Path, metadata: dict[str, dict], tflite_variant: str | None) -> dict:
+    """The shipped TFLite model's length buckets and their goldens (none for one bucket)."""
+    from mobilekit import variants as _v
+    from mobilekit.sdk.bucket_goldens import bucket_goldens
+
+    recorded = (metadata.get(_v.tflite_key(tflite_variant)) or {}).get("signatures") if tflite_variant else None
+    if not recorded or len(recorded) < 2:
+        return {}
+    signatures = {int(length): name for length, name in sorted(recorded.items(), key=lambda kv: int(kv[0]))}
+    return {"bucket_signatures": signatures, "bucket_goldens": bucket_goldens(model_dir, list(signatures))}

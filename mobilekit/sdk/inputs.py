@@ -57,6 +57,18 @@ class OutputGolden:
 
 
 @dataclass(frozen=True)
+class BucketGolden:
+    """A text at a length bucket's edge: the bucket it runs in and the ids padded to that bucket."""
+
+    text: str
+    token_count: int  # after truncation to the largest bucket
+    bucket: int
+    input_ids: list[int]
+    attention_mask: list[int]
+    token_type_ids: list[int]
+
+
+@dataclass(frozen=True)
 class SdkInputs:
     project_name: str
     version: str
@@ -87,6 +99,14 @@ class SdkInputs:
     input_names: list[str] = field(default_factory=lambda: ["input_ids", "attention_mask", "token_type_ids"])
     output_name: str = "logits"
     fuzz_goldens: str = ""  # golden.FUZZ_FILE's text: the seeded fuzz corpus and the model tokenizer's ids
+    # Length buckets of the shipped TFLite model (mobilekit.buckets): {length: signature}, and the
+    # goldens of the bucket choice. Empty: one bucket, sequence_length, serving_default.
+    bucket_signatures: dict[int, str] = field(default_factory=dict)
+    bucket_goldens: list[BucketGolden] = field(default_factory=list)
+
+    @property
+    def length_buckets(self) -> list[int]:
+        return sorted(self.bucket_signatures) or [self.sequence_length]
 
     def model_manifest(self, *, platform: str) -> dict[str, Any]:
         """The small JSON both SDKs ship next to the model: what it is and how to feed it."""
@@ -97,6 +117,7 @@ class SdkInputs:
             "task": self.task,
             "labels": self.labels,
             "sequence_length": self.sequence_length,
+            **({"length_buckets": self.length_buckets} if platform == "android" else {}),
             "normalize": self.normalize,
             "input_names": self.input_names,
             "output_name": self.output_name,

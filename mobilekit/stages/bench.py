@@ -79,7 +79,8 @@ class BenchStage(Stage):
             "schema": SCHEMA_VERSION,
             "machine": machine_description(),
             "runtimes": runtime_versions(),
-            "samples": {"count": len(samples.texts), "source": samples.source, "sequence_length": config.model.sequence_length},
+            "samples": {"count": len(samples.texts), "source": samples.source, "sequence_length": config.model.sequence_length,
+                        "token_counts": [int(n) for n in arrays["attention_mask"].sum(axis=1)]},
             "host": {"skipped": "bench.host is false"},
             "emulator": {"skipped": "bench.emulator is false"},
             "device": {"skipped": "bench.device is false"},
@@ -101,6 +102,7 @@ class BenchStage(Stage):
     # -- tiers -----------------------------------------------------------------------------------
 
     def _host(self, ctx: StageContext, variants: dict, inputs_npz: Path, work: Path) -> dict:
+        from mobilekit.bench.buckets import host_specs
         from mobilekit.bench.host import ModelSpec, run_host_tier
 
         config = ctx.config
@@ -109,11 +111,13 @@ class BenchStage(Stage):
                  ModelSpec("onnx", "ONNX (onnxruntime)", "onnx", str(ctx.inputs["onnx"]))]
         for name, (variant, path) in variants.items():
             specs.append(ModelSpec(name, f"TFLite {variant}", "tflite", str(path), variant=variant))
+        for name, (variant, path) in variants.items():
+            specs += host_specs(name, variant, path, _signatures(ctx, name))
         if config.bench.xnnpack_diagnostic:
             for name, (variant, path) in variants.items():
                 specs.append(ModelSpec(f"{name}/xnnpack-off", f"TFLite {variant}, XNNPACK off", "tflite", str(path), variant=variant,
                                        xnnpack=False, diagnostic=True))
-        probes = sum(1 for s in specs if not s.diagnostic)
+        probes = sum(1 for s in specs if not s.diagnostic and s.signature is None)
         with ctx.progress.task("host CPU benchmark", total=probes + 1) as task:
             host, _outputs = run_host_tier(specs, inputs_npz, work / "host", runs=config.bench.runs, warmup=config.bench.warmup,
                                            progress=task)
@@ -125,6 +129,7 @@ class BenchStage(Stage):
     def _emulator(self, ctx: StageContext, variants: dict, arrays: dict, inputs_npz: Path) -> dict:
         import numpy as np
 
+        from mobilekit.bench.buckets import emulate_buckets
         from mobilekit.bench.emulator import emulate_variant, prepare_emulator
         from mobilekit.bench.litert_guest import LiteRTModel, rows
 
@@ -140,6 +145,10 @@ class BenchStage(Stage):
                 host_outputs = np.stack([host_model(host_model.prepare(rows(arrays, i % n)))[0] for i in range(bench.emulator_runs)])
                 figures = emulate_variant(emulator, variant, path, inputs_npz, host_outputs, warmup=1, runs=bench.emulator_runs)
                 out["variants"][name] = figures
+                if len(_signatures(ctx, name)) > 1:
+                    task.describe(f"ARM64 emulator ({bench.cpu}): {name}, each length bucket")
+                    out["variants"].update(emulate_buckets(emulator, name, variant, path, arrays, inputs_npz,
+                                                           _signatures(ctx, name), figures, bench.emulator_runs))
                 ctx.log.info("ARM64 %s %s: %.0f instructions per inference, deterministic=%s, ARM vs host max abs diff %.3g (tolerance %.3g)",
                              bench.cpu, name, figures["instructions_per_inference"], figures["deterministic"],
                              figures["arm_vs_host_max_abs_diff"], figures["arm_vs_host_tolerance"])
@@ -157,6 +166,11 @@ class BenchStage(Stage):
         with ctx.progress.task(f"device {devices[0].serial}: benchmark_model", total=len(variants)):
             return run_on_device(devices[0], bench.benchmark_model, {name: path for name, (_v, path) in variants.items()},
                                  runs=bench.runs, warmup=bench.warmup)
+
+
+def _signatures(ctx: StageContext, name: str) -> dict[str, str]:
+    """{str(length): signature} of a TFLite artifact, as convert recorded it (one bucket when absent)."""
+    return dict(ctx.input_metadata.get(name, {}).get("signatures") or {})
 
 
 def _metrics(result: dict) -> dict:

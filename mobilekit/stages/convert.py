@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mobilekit import variants as _v
+from mobilekit.buckets import AUTO
 from mobilekit.config import Config
 from mobilekit.stages import model_ref, text_refs
 from mobilekit.stages.base import ArtifactRef, Stage, StageContext, StageOutput, register_stage
@@ -14,9 +15,22 @@ tflite_artifact = _v.tflite_key
 coreml_artifact = _v.coreml_key
 
 
+AUTO_BUCKET_TEXTS = 10000  # most task texts "auto" length buckets count tokens on
+
+
 def needs_calibration(config: Config) -> bool:
     """Whether a TFLite variant of the config needs calibration text (full-int8)."""
     return _v.needs_calibration(_v.TFLITE, config.convert.tflite)
+
+
+def configured_buckets(config: Config) -> tuple[int, ...] | str:
+    """model.length_buckets as configured: a tuple, "auto", or (sequence_length,) when unset."""
+    return config.model.length_buckets or (config.model.sequence_length,)
+
+
+def needs_texts(config: Config) -> bool:
+    """Whether convert reads the task text (calibration, or token counts for "auto" buckets)."""
+    return needs_calibration(config) or (bool(config.convert.tflite) and configured_buckets(config) == AUTO)
 
 
 @register_stage
@@ -36,19 +50,22 @@ class ConvertStage(Stage):
         if is_llm(config):
             return {"decoder": decoder_ref(), "model": model_ref(config)}
         refs = {"onnx": ArtifactRef("export", "onnx"), "model": model_ref(config)}
-        if needs_calibration(config):
+        if needs_texts(config):
             refs.update(text_refs(config))
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
         convert = config.convert
         params = {"tflite": list(convert.tflite), "tflite_route": convert.tflite_route, "coreml": list(convert.coreml)}
+        if config.model.length_buckets is not None:  # unset: the parameters (and fingerprint) of before
+            buckets = configured_buckets(config)
+            params["length_buckets"] = buckets if buckets == AUTO else list(buckets)
         if config.model.task == "text-generation":
             from mobilekit.stages.llm import CONVERTER_VERSIONS
 
             params["int4_block_size"] = config.generation.int4_block_size
             params["converters"] = CONVERTER_VERSIONS
-        if needs_calibration(config):
+        if needs_texts(config):
             data = config.data
             params["calibration"] = {
                 "samples": convert.calibration_samples,
@@ -66,26 +83,17 @@ class ConvertStage(Stage):
         artifacts, metadata, metrics = {}, {}, {}
         onnx_metadata = ctx.input_metadata["onnx"]
         if config.convert.tflite:
-            calibration = self._calibration(ctx) if needs_calibration(config) else None
-            if config.convert.tflite_route == "litert-torch":
-                from mobilekit.convert.litert_torch import convert_tflite_litert_torch
-
-                with ctx.progress.task(f"litert-torch: {', '.join(config.convert.tflite)}"):
-                    paths = convert_tflite_litert_torch(
-                        ctx.inputs["model"], ctx.out_dir / "tflite", task=config.model.task,
-                        sequence_length=config.model.sequence_length, pooling=config.model.pooling,
-                        normalize=config.model.normalize, variants=list(config.convert.tflite), calibration=calibration)
-            else:
-                from mobilekit.convert.tflite import convert_tflite
-
-                with ctx.progress.task(f"onnx2tf: {', '.join(config.convert.tflite)}"):
-                    paths = convert_tflite(ctx.inputs["onnx"], ctx.out_dir / "tflite", variants=list(config.convert.tflite),
-                                           calibration=calibration)
+            buckets, choice = self._buckets(ctx)
+            paths = self._tflite(ctx, buckets)
             for variant, path in paths.items():
                 name = tflite_artifact(variant)
                 artifacts[name] = path
-                metadata[name] = {**onnx_metadata, "format": _v.TFLITE, "variant": variant}
+                metadata[name] = {**onnx_metadata, "format": _v.TFLITE, "variant": variant,
+                                  "length_buckets": list(buckets), "signatures": _signature_table(buckets)}
                 metrics[f"{name}_bytes"] = path.stat().st_size
+            metrics["length_buckets"] = list(buckets)
+            if choice is not None:
+                metrics["length_buckets_auto"] = choice
         if config.convert.coreml:
             from mobilekit.convert.coreml import convert_coreml
 
@@ -108,6 +116,44 @@ class ConvertStage(Stage):
                 metadata[name] = {**onnx_metadata, "format": _v.COREML, "variant": variant}
                 metrics[f"{name}_seconds"] = round(timings.get(variant, 0.0), 2)
         return StageOutput(artifacts=artifacts, metadata=metadata, metrics=metrics)
+
+    def _tflite(self, ctx: StageContext, buckets: tuple[int, ...]) -> dict:
+        """{variant: path} of the TFLite variants, by the configured route."""
+        config = ctx.config
+        calibration = self._calibration(ctx) if needs_calibration(config) else None
+        if config.convert.tflite_route == "litert-torch":
+            from mobilekit.convert.litert_torch import convert_tflite_litert_torch
+
+            with ctx.progress.task(f"litert-torch: {', '.join(config.convert.tflite)}"):
+                return convert_tflite_litert_torch(
+                    ctx.inputs["model"], ctx.out_dir / "tflite", task=config.model.task,
+                    sequence_length=config.model.sequence_length, pooling=config.model.pooling,
+                    normalize=config.model.normalize, variants=list(config.convert.tflite), calibration=calibration,
+                    length_buckets=list(buckets))
+        from mobilekit.convert.tflite import convert_tflite
+
+        with ctx.progress.task(f"onnx2tf: {', '.join(config.convert.tflite)}"):
+            return convert_tflite(ctx.inputs["onnx"], ctx.out_dir / "tflite", variants=list(config.convert.tflite),
+                                  calibration=calibration)
+
+    def _buckets(self, ctx: StageContext) -> tuple[tuple[int, ...], dict | None]:
+        """The length buckets (``auto`` measured on the task text) and, for auto, what it saw."""
+        from mobilekit import buckets as _buckets
+
+        config = ctx.config
+        configured = configured_buckets(config)
+        if configured != AUTO:
+            return configured, None
+        from mobilekit.convert.onnx_export import token_counts
+        from mobilekit.samples import load_samples
+
+        samples = load_samples(config, ctx.inputs, limit=AUTO_BUCKET_TEXTS, label_names=None, split_name="train")
+        counts = token_counts(ctx.inputs["model"], samples.texts)
+        chosen = _buckets.auto_buckets(counts, config.model.sequence_length)
+        choice = {**_buckets.describe_choice(counts, chosen), "source": samples.source}
+        ctx.log.info("length buckets (auto) %s from %d texts of %s: token count percentiles %s", list(chosen),
+                     len(counts), samples.source, choice["percentiles"])
+        return chosen, choice
 
     def _coreml_metadata(self, ctx: StageContext) -> dict:
         """Provenance written into every .mlpackage (read back with read_coreml_metadata)."""
@@ -133,3 +179,10 @@ class ConvertStage(Stage):
         samples = load_samples(config, ctx.inputs, limit=config.convert.calibration_samples, label_names=None, split_name="train")
         input_names = ctx.input_metadata["onnx"]["input_names"]
         return tokenize(ctx.inputs["model"], samples.texts, config.model.sequence_length, input_names)
+
+
+def _signature_table(buckets) -> dict[str, str]:
+    """{str(length): signature name}, as recorded in the artifacts' metadata (JSON keys are strings)."""
+    from mobilekit.buckets import signatures
+
+    return {str(length): name for length, name in signatures(buckets).items()}

@@ -125,6 +125,23 @@ def _weights_bytes(model_dir: Path) -> int | None:
     return sum(p.stat().st_size for p in files) or None
 
 
+def _bucket_rows(name: str, result: dict, host_models: dict, emu_variants: dict) -> list[dict]:
+    """A length-bucketed TFLite variant: per bucket (verify, host p50, ARM64 count) and the texts' mix."""
+    checked = result.get("buckets") or {}
+    if len(checked) < 2:
+        return []
+    largest = max(checked, key=int)
+    rows = []
+    for bucket in sorted(checked, key=int) + ["mix"]:
+        key = name if bucket == largest else f"{name}/{'mix' if bucket == 'mix' else 'seq-' + bucket}"
+        host, emu, ver = host_models.get(key) or {}, emu_variants.get(key) or {}, checked.get(bucket) or {}
+        rows.append({"bucket": bucket, "texts": ver.get("rows"), "truncated": ver.get("truncated"),
+                     "passed": ver.get("passed"), "max_abs_diff": ver.get("max_abs_diff"),
+                     "host_p50_ms": host.get("p50_ms"), "arm64_instructions": emu.get("instructions_per_inference"),
+                     "arm64_outputs_match": emu.get("outputs_match")})
+    return rows
+
+
 def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[str, dict]) -> dict:
     verify = json.loads(inputs["verify"].read_text(encoding="utf-8"))
     bench = json.loads(inputs["bench"].read_text(encoding="utf-8")) if "bench" in inputs else None
@@ -161,6 +178,7 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
             "arm64_instructions": emu.get("instructions_per_inference"),
             "arm64_outputs_match": emu.get("outputs_match"),
             "arm64_deterministic": emu.get("deterministic"),
+            "buckets": _bucket_rows(name, result, host_models, emu_variants),
         })
     return {
         **_header(config),

@@ -53,9 +53,7 @@ class VerifyStage(Stage):
         from mobilekit.convert.onnx_export import reference_outputs, tokenize
         from mobilekit.modelinfo import label_names
         from mobilekit.samples import load_samples
-        from mobilekit.mil.ops import UnsupportedMilOp
         from mobilekit.stages.llm import is_llm, run_verify
-        from mobilekit.verify.parity import compare
 
         if is_llm(ctx.config):
             return run_verify(ctx, tflite_artifact, coreml_artifact)
@@ -79,20 +77,8 @@ class VerifyStage(Stage):
         for variant in config.convert.coreml:
             variants[coreml_artifact(variant)] = (_v.get(_v.COREML, variant).parity_tolerance, ctx.inputs[coreml_artifact(variant)])
 
-        results = {}
-        with ctx.progress.task("verifying variants", total=len(variants)) as task_progress:
-            for name, (family, path) in variants.items():
-                task_progress.describe(f"verifying {name}")
-                try:
-                    outputs = _run_variant(name, path, encodings, ctx.input_metadata["onnx"]["output_name"])
-                except UnsupportedMilOp as e:
-                    # Never a silent pass: the variant cannot be verified here, so it does not ship.
-                    results[name] = {"ships": False, "verified": False, "checks": [], "reasons": [f"cannot verify: {e.message}"]}
-                    task_progress.advance()
-                    continue
-                report = compare(reference, outputs, task=task, labels=labels, tolerance=_tolerance(family, config.verify.accuracy_budget))
-                results[name] = _decide(report)
-                task_progress.advance()
+        buckets = _length_buckets(ctx)
+        results = _verify_variants(ctx, variants, encodings, reference, labels, buckets)
 
         rejected = {name: r["reasons"] for name, r in results.items() if not r["ships"]}
         for name, result in results.items():
@@ -103,6 +89,7 @@ class VerifyStage(Stage):
             "sample_source": samples.source,
             "labelled": labels is not None,
             "accuracy_budget": config.verify.accuracy_budget,
+            "length_buckets": list(buckets),
             "variants": results,
             "shipping": [name for name, r in results.items() if r["ships"]],
             "rejected": rejected,
@@ -119,6 +106,66 @@ class VerifyStage(Stage):
             artifacts={"results": out},
             metrics={"shipping": summary["shipping"], "rejected": rejected, "samples": len(samples.texts)},
         )
+
+
+def _verify_variants(ctx: StageContext, variants: dict, encodings, reference, labels, buckets) -> dict:
+    """{artifact name: verdict} for every variant; bucketed TFLite variants are checked per bucket."""
+    config, task = ctx.config, ctx.config.model.task
+    bucket_refs = None
+    if len(buckets) > 1:
+        from mobilekit.verify.buckets import bucket_references
+
+        with ctx.progress.task(f"torch reference per length bucket {list(buckets)}"):
+            bucket_refs = bucket_references(ctx.inputs["model"], encodings, buckets, task=task,
+                                            pooling=config.model.pooling, normalize=config.model.normalize)
+    tflite_names = {tflite_artifact(v) for v in config.convert.tflite}
+    results = {}
+    with ctx.progress.task("verifying variants", total=len(variants)) as task_progress:
+        for name, (family, path) in variants.items():
+            task_progress.describe(f"verifying {name}")
+            tolerance = _tolerance(family, config.verify.accuracy_budget)
+            if bucket_refs is not None and name in tflite_names:
+                results[name] = _verify_bucketed(path, encodings, bucket_refs, task, labels, tolerance)
+            else:
+                results[name] = _verify_one(name, path, encodings, reference, ctx.input_metadata["onnx"]["output_name"],
+                                            task, labels, tolerance)
+            task_progress.advance()
+    return results
+
+
+def _length_buckets(ctx: StageContext) -> tuple[int, ...]:
+    """The TFLite variants' length buckets, as convert recorded them (one: sequence_length)."""
+    for name, metadata in ctx.input_metadata.items():
+        if name != "onnx" and metadata.get("format") == _v.TFLITE and metadata.get("length_buckets"):
+            return tuple(metadata["length_buckets"])
+    return (ctx.config.model.sequence_length,)
+
+
+def _verify_one(name: str, path, encodings, reference, output_name: str, task: str, labels, tolerance) -> dict:
+    """One fixed-length variant against torch; a Core ML op the interpreter lacks rejects it."""
+    from mobilekit.mil.ops import UnsupportedMilOp
+    from mobilekit.verify.parity import compare
+
+    try:
+        outputs = _run_variant(name, path, encodings, output_name)
+    except UnsupportedMilOp as e:
+        # Never a silent pass: the variant cannot be verified here, so it does not ship.
+        return {"ships": False, "verified": False, "checks": [], "reasons": [f"cannot verify: {e.message}"]}
+    return _decide(compare(reference, outputs, task=task, labels=labels, tolerance=tolerance))
+
+
+def _verify_bucketed(path, encodings, references, task: str, labels, tolerance) -> dict:
+    """A length-bucketed TFLite variant: ships when the routed mix and every bucket pass."""
+    from mobilekit.verify.buckets import verify_bucketed
+
+    routed, per_bucket = verify_bucketed(path, encodings, references, task=task, labels=labels, tolerance=tolerance)
+    result = _decide(routed)
+    result["buckets"] = per_bucket
+    for length, bucket in per_bucket.items():
+        if not bucket["passed"]:
+            result["ships"] = False
+            result["reasons"] += [f"bucket {length}: {reason}" for reason in bucket["reasons"]]
+    return result
 
 
 def _run_variant(name: str, path, encodings, output_name: str):

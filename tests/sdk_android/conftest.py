@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mobilekit.sdk.bucket_goldens import bucket_goldens
 from mobilekit.sdk.golden import TOKENIZER_CORPUS, fuzz_goldens_text, output_goldens, tokenization_goldens
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
 from tests.sdk_ios.inputs import ADDED_TOKEN_TEXTS, add_flagged_tokens
@@ -28,6 +29,8 @@ CORPUS = TOKENIZER_CORPUS + EXTRA_TEXTS
 # For the models with added tokens of every kind (add_flagged_tokens): the texts the Swift package
 # is checked with too.
 ADDED_TOKEN_CORPUS = tuple(dict.fromkeys(CORPUS + ADDED_TOKEN_TEXTS))
+
+BUCKET_SIGNATURES = {4: "seq_4", 8: "seq_8", SEQUENCE_LENGTH: "serving_default"}
 
 HOSTILE_LABELS = [
     'say "hi"',
@@ -146,6 +149,7 @@ class Builds:
 
         - hostile: cased vocab, labels full of quotes/$/backslashes/newlines/non-ASCII, soft-keyword package
         - embedder: sentence-embedding task
+        - bucketed: length buckets 4, 8, 16 with their edge goldens
         (both with added tokens of every kind, and goldens for ADDED_TOKEN_CORPUS)
         - broken: a deliberately wrong golden, to show a failing generated test becomes SdkBuildError
         """
@@ -160,6 +164,10 @@ class Builds:
             "embedder": sdk_inputs(models["embedder"], placeholder, task="sentence-embedding", package="com.example.embedder",
                                    class_name="TextEmbedder", artifact_id="embedder", texts=ADDED_TOKEN_CORPUS),
         }
+        # length buckets 4, 8, 16: the bucket choice and the cut inputs against Python's at every edge
+        variants["bucketed"] = replace(
+            sdk_inputs(models["uncased"], placeholder, package="com.example.bucketed", artifact_id="bucketed", texts=CORPUS[:3]),
+            bucket_signatures=dict(BUCKET_SIGNATURES), bucket_goldens=bucket_goldens(models["uncased"], list(BUCKET_SIGNATURES)))
         broken = sdk_inputs(models["uncased"], placeholder, package="com.example.broken", artifact_id="broken", texts=CORPUS[:3])
         good = broken.tokenization_goldens
         wrong = replace(good[1], input_ids=[good[1].input_ids[0], 4242, *good[1].input_ids[2:]])

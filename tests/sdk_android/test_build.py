@@ -76,6 +76,19 @@ def test_generated_tests_pass_for_an_embedder(builds):
     assert sum(1 for n in result.tests if ".TokenizerGoldenTest.corpus" in n) == len(ADDED_TOKEN_CORPUS)
 
 
+def test_generated_tests_pick_each_length_bucket_as_python_does(builds):
+    result = builds.variants["results"]["bucketed"]
+    assert result.failed == 0, result.failures
+    edges = [n for n, status in result.tests.items() if ".LengthBucketTest.edge" in n and status == "passed"]
+    # token counts 3-5, 7-9 and 15-17 around buckets 4, 8 and 16, and 35 (truncated to 16)
+    assert len(edges) == len(builds.variants["inputs"]["bucketed"].bucket_goldens) == 10
+    assert any(n.endswith("Tokens16Bucket16") for n in edges)  # 17 and 35 tokens: truncated to 16
+    assert result.tests["com.example.bucketed.LengthBucketTest.bucketsAscendToTheSequenceLength"] == "passed"
+    # a one-bucket module still checks that its one bucket is the sequence length
+    assert builds.variants["results"]["embedder"].tests[
+        "com.example.embedder.LengthBucketTest.bucketsAscendToTheSequenceLength"] == "passed"
+
+
 def test_a_failing_generated_test_becomes_an_sdk_build_error(builds):
     result = builds.variants["results"]["broken"]
     assert result.failed == 1 and result.passed == result.run - 1

@@ -46,16 +46,19 @@ def test_module_layout(module, inputs):
     assert provenance["paths"]["kotlin_main"] == "src/main/kotlin/com/example/sentiment"
     assert {p.name for p in main.iterdir()} == {
         "SentimentClassifier.kt", "Label.kt", "ModelException.kt", "WordPieceTokenizer.kt", "BertUnicode.kt",
-        "PostProcessing.kt", "TfliteModel.kt", "ModelAssets.kt"}
+        "PostProcessing.kt", "TfliteModel.kt", "ModelAssets.kt", "LengthBuckets.kt"}
     assert {p.name for p in (module / provenance["paths"]["kotlin_test"]).iterdir()} == {
-        "TokenizerGoldenTest.kt", "AddedTokenTest.kt", "PostProcessingGoldenTest.kt", "ConstantsTest.kt", "TestAssets.kt"}
+        "TokenizerGoldenTest.kt", "AddedTokenTest.kt", "PostProcessingGoldenTest.kt", "ConstantsTest.kt", "TestAssets.kt",
+        "LengthBucketTest.kt"}
     for name in ("build.gradle.kts", "settings.gradle.kts", "consumer-rules.pro", "src/main/AndroidManifest.xml", "README.md"):
         assert (module / name).is_file(), name
     assert provenance["template"] == {"name": "android", "version": template.version}
     assert provenance["model"]["source_sha256"] == inputs.model_sha256
     fuzz = (module / provenance["paths"]["test_resources"] / "tokenizer_fuzz.txt").read_text().splitlines()
     assert int(fuzz[0].split()[2]) == len(fuzz) - 1 >= 10_000
-    assert provenance["goldens"] == {"tokenization": len(CORPUS), "outputs": len(inputs.output_goldens), "fuzz": len(fuzz) - 1}
+    assert provenance["goldens"] == {"tokenization": len(CORPUS), "outputs": len(inputs.output_goldens), "buckets": 0,
+                                     "fuzz": len(fuzz) - 1}
+    assert provenance["model"]["length_buckets"] == [16]  # one bucket: the sequence length
     tests = module / provenance["paths"]["kotlin_test"] / "TokenizerGoldenTest.kt"
     assert tests.read_text().count("@Test") == len(CORPUS) + 1  # + the fuzz corpus
 

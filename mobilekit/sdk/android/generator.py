@@ -161,6 +161,9 @@ def template_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str,
         "is_classifier": inputs.task == "text-classification",
         "labels": list(inputs.labels or []),
         "sequence_length": inputs.sequence_length,
+        "length_buckets": inputs.length_buckets,
+        "bucket_signatures": inputs.bucket_signatures or {inputs.sequence_length: "serving_default"},
+        "bucket_goldens": list(inputs.bucket_goldens),
         "normalize": bool(inputs.normalize),
         "input_names": list(inputs.input_names),
         "output_name": inputs.output_name,
@@ -210,8 +213,10 @@ def module_context(inputs, template: TemplateManifest) -> dict[str, Any]:
 def provenance(inputs: SdkInputs, template: TemplateManifest, context: dict[str, Any]) -> dict[str, Any]:
     """What made this module, and what the packager needs to know about it (mobilekit-sdk.json)."""
     return module_provenance(
-        inputs, template, context, model={"sequence_length": inputs.sequence_length}, assets=template.assets,
+        inputs, template, context, model={"sequence_length": inputs.sequence_length, "length_buckets": inputs.length_buckets},
+        assets=template.assets,
         goldens={"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens),
+                 "buckets": len(inputs.bucket_goldens),
                  "fuzz": max(0, inputs.fuzz_goldens.count("\n") - 1)})
 
 

@@ -17,6 +17,7 @@ internal class TfliteModel private constructor(
     private val signatureKey: String?,
     private val inputs: List<Input>,
     private val output: Output,
+    private val ownsInterpreter: Boolean,
 ) : Closeable {
 
     private class Input(val name: String, val tensorIndex: Int, val type: DataType, val buffer: ByteBuffer)
@@ -79,7 +80,10 @@ internal class TfliteModel private constructor(
         }
     }
 
-    override fun close() = interpreter.close()
+    /** Closes the interpreter when this model owns it (the other buckets of a file share it). */
+    override fun close() {
+        if (ownsInterpreter) interpreter.close()
+    }
 
     companion object {
         private const val SERVING_DEFAULT = "serving_default"
@@ -98,34 +102,68 @@ internal class TfliteModel private constructor(
             outputName: String,
             sequenceLength: Int,
             expectedOutputSize: Int,
-        ): TfliteModel {
+        ): TfliteModel = openBuckets(
+            model,
+            numThreads,
+            useXnnpack,
+            inputNames,
+            outputName,
+            mapOf(sequenceLength to SERVING_DEFAULT),
+            expectedOutputSize,
+        ).getValue(sequenceLength)
+
+        /**
+         * Opens [model] once and describes one signature per length bucket: [signatures] maps each
+         * bucket length to its signature key (the largest is `serving_default`, which owns the
+         * interpreter). Every signature is checked as [open] checks the single one.
+         */
+        fun openBuckets(
+            model: ByteBuffer,
+            numThreads: Int,
+            useXnnpack: Boolean,
+            inputNames: List<String>,
+            outputName: String,
+            signatures: Map<Int, String>,
+            expectedOutputSize: Int,
+        ): Map<Int, TfliteModel> {
             val options = Interpreter.Options().setNumThreads(numThreads).setUseXNNPACK(useXnnpack)
             val interpreter = try {
                 Interpreter(model, options)
             } catch (e: IllegalArgumentException) {
                 throw ModelLoadException("the model asset is not a valid TFLite model: ${e.message}", e)
             }
+            val owner = signatures.keys.maxOrNull() ?: throw ModelShapeException("no length bucket to open")
             try {
-                return describe(interpreter, inputNames, outputName, sequenceLength, expectedOutputSize)
+                return signatures.mapValues { (length, key) ->
+                    describe(interpreter, key, inputNames, outputName, length, expectedOutputSize, length == owner)
+                }
             } catch (e: Throwable) {
                 interpreter.close()
                 throw e
             }
         }
 
+        /** The signature [wanted]; a file without `serving_default` falls back to its first signature or none. */
+        private fun signatureKey(interpreter: Interpreter, wanted: String): String? {
+            val keys = interpreter.signatureKeys
+            return when {
+                keys.contains(wanted) -> wanted
+                wanted != SERVING_DEFAULT -> throw ModelShapeException("the model has no signature '$wanted' (has ${keys.toList()})")
+                keys.isNotEmpty() -> keys[0]
+                else -> null
+            }
+        }
+
         private fun describe(
             interpreter: Interpreter,
+            wanted: String,
             inputNames: List<String>,
             outputName: String,
             sequenceLength: Int,
             expectedOutputSize: Int,
+            ownsInterpreter: Boolean,
         ): TfliteModel {
-            val keys = interpreter.signatureKeys
-            val key = when {
-                keys.contains(SERVING_DEFAULT) -> SERVING_DEFAULT
-                keys.isNotEmpty() -> keys[0]
-                else -> null
-            }
+            val key = signatureKey(interpreter, wanted)
             val inputTensors = HashMap<String, Pair<Int, Tensor>>()
             val outputTensors = HashMap<String, Pair<Int, Tensor>>()
             if (key != null) {
@@ -197,7 +235,7 @@ internal class TfliteModel private constructor(
                 size,
                 ByteBuffer.allocateDirect(size * width).order(ByteOrder.nativeOrder()),
             )
-            return TfliteModel(interpreter, key, inputs, output)
+            return TfliteModel(interpreter, key, inputs, output, ownsInterpreter)
         }
 
         /** 'serving_default_input_ids:0' -> 'input_ids', as mobilekit's Python runner names tensors. */
