@@ -27,7 +27,7 @@ SCHEMA_VERSION = 1
 @register_stage
 class BenchStage(Stage):
     NAME = "bench"
-    SOURCES = ("stages/llm_bench.py", "bench", "runners", "llm", "variants.py", "samples.py", "resources")
+    SOURCES = ("stages/llm_bench.py", "bench", "runners", "llm", "variants.py", "samples.py", "resources", "buckets.py")
     SUMMARY = "time every variant on the host, count ARM64 instructions under qemu, run on a device"
 
     def skip_reason(self, config: Config) -> str | None:

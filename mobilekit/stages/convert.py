@@ -36,7 +36,7 @@ def needs_texts(config: Config) -> bool:
 @register_stage
 class ConvertStage(Stage):
     NAME = "convert"
-    SOURCES = ("stages/llm.py", "convert", "llm", "mil", "variants.py", "samples.py")
+    SOURCES = ("stages/llm.py", "convert", "llm", "mil", "variants.py", "samples.py", "buckets.py")
     SUMMARY = "build the TensorFlow Lite and Core ML variants"
 
     def skip_reason(self, config: Config) -> str | None:

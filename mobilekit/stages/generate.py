@@ -20,7 +20,7 @@ from mobilekit.stages.convert import coreml_artifact, tflite_artifact
 @register_stage
 class GenerateStage(Stage):
     NAME = "generate"
-    SOURCES = ("sdk", "llm", "templates", "variants.py")
+    SOURCES = ("sdk", "llm", "templates", "variants.py", "buckets.py")
     SUMMARY = "render the Android library and the Swift package from templates"
 
     def skip_reason(self, config: Config) -> str | None:

@@ -21,7 +21,7 @@ from mobilekit.stages.convert import coreml_artifact, tflite_artifact
 @register_stage
 class VerifyStage(Stage):
     NAME = "verify"
-    SOURCES = ("stages/llm.py", "verify", "runners", "mil", "llm", "variants.py", "data.py", "samples.py", "resources")
+    SOURCES = ("stages/llm.py", "verify", "runners", "mil", "llm", "variants.py", "data.py", "samples.py", "resources", "buckets.py")
     SUMMARY = "check every variant against the original: parity and task accuracy"
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
