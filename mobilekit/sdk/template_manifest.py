@@ -63,6 +63,10 @@ class TemplateManifest:
     def files_for(self, task: str) -> list[TemplateFile]:
         return [f for f in self.files if f.applies_to(task)]
 
+    def path(self, key: str, **fields: str) -> str:
+        """``paths[key]`` with its placeholders filled in."""
+        return self.paths[key].format(**fields)
+
     def reserved_for(self, task: str) -> frozenset[str]:
         """Type names a user's class or module may not take in a ``task`` SDK."""
         return self.reserved_names.get("*", frozenset()) | self.reserved_names.get(task, frozenset())

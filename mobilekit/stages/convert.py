@@ -61,10 +61,7 @@ class ConvertStage(Stage):
             buckets = configured_buckets(config)
             params["length_buckets"] = buckets if buckets == AUTO else list(buckets)
         if config.model.task == "text-generation":
-            from mobilekit.stages.llm import CONVERTER_VERSIONS
-
             params["int4_block_size"] = config.generation.int4_block_size
-            params["converters"] = CONVERTER_VERSIONS
         if needs_texts(config):
             data = config.data
             params["calibration"] = {

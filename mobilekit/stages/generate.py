@@ -7,7 +7,6 @@ variant verify accepted, and golden vectors computed here by the Python tokenize
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from mobilekit.config import Config
@@ -46,8 +45,6 @@ class GenerateStage(Stage):
             "project": [config.project.name, config.project.version],
             "android": {k: v for k, v in vars(config.android).items() if k != "run_tests"},
             "ios": {k: v for k, v in vars(config.ios).items() if k != "run_tests"},
-            "templates": _template_versions(),
-            "generators": _generator_sources(),
         }
 
     def run(self, ctx: StageContext) -> StageOutput:
@@ -82,18 +79,3 @@ class GenerateStage(Stage):
             artifacts["ios"] = ctx.out_dir / "ios"
             metrics["ios_variant"] = inputs.coreml_variant
         return StageOutput(artifacts=artifacts, metrics=metrics)
-
-
-def _template_versions() -> dict[str, str]:
-    """Each platform template's content hash: an edited template is never stale."""
-    from mobilekit.sdk.template_manifest import load_manifest
-
-    return {platform: load_manifest(platform).version for platform in ("android", "ios")}
-
-
-def _generator_sources() -> str:
-    """A hash of the code that writes the SDKs and their goldens: changed code regenerates them."""
-    from mobilekit.fsutil import sha256_code
-
-    package = Path(__file__).resolve().parents[1]
-    return "".join(sha256_code(path)[:16] for path in (package / "sdk", package / "llm", Path(__file__)))

@@ -20,9 +20,6 @@ from mobilekit.scale.compute import precision_parameter
 from mobilekit.stages.base import ArtifactRef, StageContext, StageOutput
 
 KV_CHECK_TOLERANCE = 1e-3  # relative to the largest logit: explicit cache vs Hugging Face forward
-# Bump when a converter writes different files for the same decoder (cached variants are rebuilt):
-# tflite 2: int8 output head in int4; coreml 2: RMS statistics in float32 in float16 programs.
-CONVERTER_VERSIONS = {_v.TFLITE: 2, _v.COREML: 2}
 
 
 def is_llm(config: Config) -> bool:

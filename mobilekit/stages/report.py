@@ -88,14 +88,8 @@ class ReportStage(Stage):
         return refs
 
     def parameters(self, config: Config) -> dict[str, Any]:
-        # The template and the code that fills it, by content: an edit can never leave a stale report.
-        from mobilekit.fsutil import sha256_code
-        from mobilekit.templating import TEMPLATES_ROOT
-
-        package = Path(__file__).resolve().parents[1]
-        sources = [TEMPLATES_ROOT / "report", package / "report", Path(__file__)]
-        return {"project": config.project.name, "version": config.project.version,
-                "sources": "".join(sha256_code(p)[:16] for p in sources)}
+        # The template and the code that fills it are the stage's SOURCES: their hash is its version.
+        return {"project": config.project.name, "version": config.project.version}
 
     def run(self, ctx: StageContext) -> StageOutput:
         if _is_llm(ctx.config):

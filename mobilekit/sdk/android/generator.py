@@ -204,9 +204,9 @@ def module_context(inputs, template: TemplateManifest) -> dict[str, Any]:
         "min_sdk": inputs.android_min_sdk,
         "tflite_variant": inputs.tflite_variant or "unknown",
         "tflite_sha256": sha256_file(Path(inputs.tflite_model)),
-        "asset_dir": template.paths["asset_dir"].format(package=inputs.android_package),
-        "kotlin_main": template.paths["kotlin_main"].format(package_path=package_path),
-        "kotlin_test": template.paths["kotlin_test"].format(package_path=package_path),
+        "asset_dir": template.path("asset_dir", package=inputs.android_package),
+        "kotlin_main": template.path("kotlin_main", package_path=package_path),
+        "kotlin_test": template.path("kotlin_test", package_path=package_path),
     }
 
 

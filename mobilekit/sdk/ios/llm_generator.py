@@ -18,7 +18,7 @@ from mobilekit.errors import SdkBuildError
 from mobilekit.fsutil import sha256_tree
 from mobilekit.llm.chat_template import swift_shape_enum
 from mobilekit.llm.sdk_sources import swift_golden_shapes
-from mobilekit.sdk.ios.generator import _json, _render, load_template, name_problems, provenance_base, template_path
+from mobilekit.sdk.ios.generator import _json, _render, load_template, name_problems, provenance_base
 from mobilekit.sdk.llm_inputs import LlmSdkInputs
 from mobilekit.sdk.template_manifest import TemplateManifest
 
@@ -92,4 +92,4 @@ def _write(inputs: LlmSdkInputs, template: TemplateManifest, context: dict[str, 
         (goldens / name).write_text(text, encoding="utf-8", newline="\n")
     provenance = {**provenance_base(inputs, template, inputs.coreml_variant, context["coreml_sha256"]),
                   "goldens": dict(inputs.golden_counts)}
-    (root / template_path(template, "provenance", module)).write_text(_json(provenance), encoding="utf-8", newline="\n")
+    (root / template.path("provenance", module=module)).write_text(_json(provenance), encoding="utf-8", newline="\n")

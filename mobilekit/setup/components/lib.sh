@@ -5,6 +5,15 @@ set -euo pipefail
 # shellcheck source=../versions.env
 source "$SETUP_DIR/versions.env"
 
+# Exits unless interpreter $1 is the pinned Python version ($2: what needs it, $3: how to fix it).
+# The version is fixed by the stack's wheels (onnx2tf 1.29.24 and the torch CPU build are for it).
+require_python() {
+  "$1" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$PYTHON_VERSION'.split('.'))), sys.version" 2>/dev/null || {
+    echo "setup: $2 needs Python $PYTHON_VERSION; found $("$1" --version 2>&1). $3" >&2
+    exit 1
+  }
+}
+
 # The cache key of a Python environment: its requirement lines (comments and blank lines aside)
 # and the torch build, so editing a comment never rebuilds an environment.
 pins_key() {

@@ -10,10 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PYTHON="${MOBILEKIT_PYTHON:-python$PYTHON_VERSION}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-"$PYTHON" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$PYTHON_VERSION'.split('.'))), sys.version" 2>/dev/null || {
-  echo "setup: the litert-torch environment needs Python 3.11 (the torch 2.13.0 CPU build is for it); found $("$PYTHON" --version 2>&1). Set MOBILEKIT_PYTHON to a python3.11." >&2
-  exit 1
-}
+require_python "$PYTHON" "the litert-torch environment" "Set MOBILEKIT_PYTHON to a python$PYTHON_VERSION."
 
 requirements="$SETUP_DIR/litert-torch-requirements.txt"
 key=$(pins_key "$requirements")

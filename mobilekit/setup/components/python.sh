@@ -11,15 +11,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 requirements="$SETUP_DIR/requirements.txt"
 key=$(pins_key "$requirements")
 
-require_python() {
-  "$1" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$PYTHON_VERSION'.split('.'))), sys.version" 2>/dev/null || {
-    echo "setup: mobilekit's pinned stack needs Python $PYTHON_VERSION (onnx2tf 1.29.24 is the last release for it); found $("$1" --version 2>&1). $2" >&2
-    exit 1
-  }
-}
-
 if [ -n "${MOBILEKIT_PYTHON_TARGET:-}" ]; then
-  require_python "$MOBILEKIT_PYTHON_TARGET" "Create the virtual environment you install mobilekit into with python$PYTHON_VERSION."
+  require_python "$MOBILEKIT_PYTHON_TARGET" "the pinned stack" "Create the virtual environment you install mobilekit into with python$PYTHON_VERSION."
   prefix=$("$MOBILEKIT_PYTHON_TARGET" -c 'import sys; print(sys.prefix)')
   if [ ! -f "$prefix/.mobilekit-stack-$key" ]; then
     pip_install_stack "$MOBILEKIT_PYTHON_TARGET" "$requirements"
@@ -32,7 +25,7 @@ fi
 [ -n "$REPO_ROOT" ] || { echo "setup: not in a mobilekit checkout; from an installed wheel run: mobilekit setup python" >&2; exit 2; }
 PYTHON="${MOBILEKIT_PYTHON:-python$PYTHON_VERSION}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-require_python "$PYTHON" "Set MOBILEKIT_PYTHON to a python$PYTHON_VERSION."
+require_python "$PYTHON" "the pinned stack" "Set MOBILEKIT_PYTHON to a python$PYTHON_VERSION."
 
 stack="$MOBILEKIT_HOME/venvs/py311-$key"
 if [ ! -f "$stack/.complete" ]; then
