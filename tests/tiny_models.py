@@ -184,6 +184,18 @@ def sentiment_samples(n: int, *, seed: int = 0) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
+def write_reviews_csv(path: Path, n: int, *, seed: int = 0) -> Path:
+    """``n`` sentiment_samples as a CSV with the columns ``review`` and ``sentiment`` (0/1)."""
+    import csv
+
+    texts, labels = sentiment_samples(n, seed=seed)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["review", "sentiment"])
+        writer.writerows(zip(texts, labels))
+    return path
+
+
 def make_trained_tiny_classifier(dir: Path, *, seed: int = 0, steps: int = 60,
                                  sequence_length: int = 16, architecture: str = "bert",
                                  train_size: int = 192, lr: float = 3e-3) -> Path:

@@ -4,7 +4,6 @@ stages on a bucketed build. Slow: real conversions (the litert-torch environment
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 
@@ -28,6 +27,7 @@ from tests.tiny_models import (
     calibration_texts,
     make_trained_tiny_classifier,
     sentiment_samples,
+    write_reviews_csv,
 )
 
 SEQ = TEST_SEQUENCE_LENGTH
@@ -92,11 +92,7 @@ def test_one_file_with_a_signature_per_bucket_sharing_the_weights(kind, tmp_path
 
 def _project(tmp_path, **model):
     make_trained_tiny_classifier(tmp_path / "model")
-    texts, labels = sentiment_samples(80, seed=3)
-    with open(tmp_path / "reviews.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["review", "sentiment"])
-        writer.writerows(zip(texts, labels))
+    write_reviews_csv(tmp_path / "reviews.csv", 80, seed=3)
     return write_toml(tmp_path / "mobilekit.toml", {
         "project": {"name": "Tiny sentiment"},
         "model": {"path": "model", "task": "text-classification", "sequence_length": SEQ, **model},

@@ -6,7 +6,6 @@ runners' contract (names, dtypes) and the onnx2tf route on the same model; and o
 verify` run with ``convert.tflite_route = "litert-torch"``.
 """
 
-import csv
 import json
 import os
 import stat
@@ -33,6 +32,7 @@ from tests.tiny_models import (
     calibration_texts,
     make_trained_tiny_classifier,
     sentiment_samples,
+    write_reviews_csv,
 )
 
 SEQ = TEST_SEQUENCE_LENGTH
@@ -201,11 +201,7 @@ def test_parity_is_at_least_as_good_as_the_onnx2tf_route(tmp_path_factory):
 @pytest.mark.slow
 def test_verify_stage_runs_the_litert_torch_route(tmp_path):
     make_trained_tiny_classifier(tmp_path / "model")
-    texts, labels = sentiment_samples(80, seed=3)
-    with open(tmp_path / "reviews.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["review", "sentiment"])
-        writer.writerows(zip(texts, labels))
+    write_reviews_csv(tmp_path / "reviews.csv", 80, seed=3)
     config = write_toml(tmp_path / "mobilekit.toml", {
         "project": {"name": "Tiny sentiment"},
         "model": {"path": "model", "task": "text-classification", "sequence_length": SEQ},

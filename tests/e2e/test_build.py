@@ -5,14 +5,13 @@ One build is shared by the module (conversion takes a while); each test reruns t
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 
 import pytest
 
 from tests.conftest import run_cli, write_toml
-from tests.tiny_models import make_trained_tiny_classifier, sentiment_samples
+from tests.tiny_models import make_trained_tiny_classifier, write_reviews_csv
 
 pytestmark = pytest.mark.slow
 
@@ -21,11 +20,7 @@ pytestmark = pytest.mark.slow
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
     make_trained_tiny_classifier(root / "model")
-    texts, labels = sentiment_samples(120, seed=3)
-    with open(root / "reviews.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["review", "sentiment"])
-        writer.writerows(zip(texts, labels))
+    write_reviews_csv(root / "reviews.csv", 120, seed=3)
     config = write_toml(
         root / "mobilekit.toml",
         {
