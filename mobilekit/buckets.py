@@ -9,7 +9,9 @@ bucket that holds them. A text longer than the largest bucket (which is always
 Signature names: the largest bucket keeps ``serving_default`` and is the file's first signature,
 so anything that does not know about buckets (LiteRT's ``benchmark_model``, an older app, a
 runner that takes the default signature) runs the full-length model as before; every smaller
-bucket is ``seq_<length>``.
+bucket is ``seq_<length>``. Core ML has no such convention: a bucketed ``.mlpackage`` is a
+multifunction package (iOS 18) with one function ``seq_<length>`` per bucket, the largest being
+the default function (see ``convert.coreml``).
 
 ``"auto"``: powers of two from 16 below ``sequence_length``, the smallest ones that hold the
 50th, 90th and 99th percentile of the task texts' token counts (special tokens included), plus
@@ -35,6 +37,17 @@ def signature_name(length: int, buckets: Sequence[int]) -> str:
     if length not in buckets:
         raise ValueError(f"{length} is not one of the buckets {list(buckets)}")
     return DEFAULT_SIGNATURE if length == max(buckets) else f"seq_{length}"
+
+
+def coreml_function_name(length: int) -> str:
+    """The Core ML function of one bucket: ``seq_<length>`` for every bucket (the largest is the
+    package's default function, run by an app that names none)."""
+    return f"seq_{length}"
+
+
+def coreml_functions(buckets: Sequence[int]) -> dict[int, str]:
+    """{length: Core ML function name}, largest first."""
+    return {length: coreml_function_name(length) for length in sorted(buckets, reverse=True)}
 
 
 def signatures(buckets: Sequence[int]) -> dict[int, str]:

@@ -70,7 +70,7 @@ class ModelConfig:
     labels: tuple[str, ...] | None = option(None, "Class names in output order (classification); default: the model's id2label.", kind="list[str]")
     pooling: str = option("mean", "Sentence embedding pooling over tokens (sentence-embedding).", kind="choice", choices=("mean", "cls"))
     normalize: bool = option(True, "L2-normalize sentence embeddings (sentence-embedding).", kind="bool")
-    length_buckets: tuple[int, ...] | str | None = option(None, "Encoders: sequence lengths that each get a signature of the one TFLite model (sharing its weights); the SDKs run the smallest that holds the text. Ascending, the largest equal to sequence_length (e.g. [16, 32, 64, 128]), or \"auto\": chosen from the task texts' token counts (docs/benchmarks.md). Unset: sequence_length alone. Several buckets need the litert-torch route; Core ML stays at sequence_length.", kind="length_buckets")
+    length_buckets: tuple[int, ...] | str | None = option(None, "Encoders: sequence lengths that each get a signature of the one TFLite model (sharing its weights); the SDKs run the smallest that holds the text. Ascending, the largest equal to sequence_length (e.g. [16, 32, 64, 128]), or \"auto\": chosen from the task texts' token counts (docs/benchmarks.md). Unset: sequence_length alone. Several buckets need the litert-torch route; Core ML gets them as functions of one package (iOS 18; see convert.coreml_length_buckets).", kind="length_buckets")
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,7 @@ class ConvertConfig:
     tflite: tuple[str, ...] = option(DERIVED, "TensorFlow Lite variants to build; default all, full-int8 only when there is calibration text.", kind="list[choice]", choices=TFLITE_VARIANTS)
     tflite_route: str = option("litert-torch", "How TFLite models are made: torch -> TFLite directly (litert-torch, measured 18x faster on MiniLM at equal parity; docs/tflite_routes.md) or ONNX -> onnx2tf.", kind="choice", choices=TFLITE_ROUTES)
     coreml: tuple[str, ...] = option(list(COREML_DEFAULT), "Core ML variants to build.", kind="list[choice]", choices=COREML_VARIANTS)
+    coreml_length_buckets: bool = option(True, "Give the Core ML model the length buckets too: a multifunction package with a function per bucket, which needs iOS 18 / macOS 15. false: one function at sequence_length, iOS 16 / macOS 13.", kind="bool")
     calibration_samples: int = option(64, "Task samples used to calibrate full-integer int8.", kind="int", min=1, max=10000)
 
 

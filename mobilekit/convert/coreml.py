@@ -15,6 +15,21 @@ Variants (every one an ML program for iOS 16 / macOS 13):
 * ``palettize6`` / ``palettize4``: float16 compute, ``linear`` and ``gather`` weights replaced by
   a 64- / 16-entry k-means lookup table (``constexpr_lut_to_dense``).
 
+Length buckets (``length_buckets``, see ``mobilekit.buckets``): with several, each variant is one
+multifunction package (``convert.coreml_functions``) with a function ``seq_<N>`` per bucket, the
+largest the default function; each function is the fixed-length program above, traced at its
+length, and the merge stores every weight once. Chosen over enumerated shapes
+(``ct.EnumeratedShapes``), measured on the tiny BERT with buckets 8/12/16: coremltools 9.0 allows
+an enumerated shape on one input only below iOS 18, and the encoder has two or three; at iOS 18
+the enumerated program has 110 non-constant ops against 63 for a fixed-length one (the shape
+arithmetic of the mask and position ids: ``shape``, ``range_1d``, ``tile``, ``select``...), all
+run on every prediction, and the MIL interpreter would need shape-polymorphic ops to verify it.
+Multifunction keeps each bucket the static graph verify already trusts. Both need iOS 18 /
+macOS 15, so a bucketed package targets iOS 18 (``convert.coreml_length_buckets = false`` keeps
+one iOS 16 function). Measured on the tiny classifier, buckets 4/8/16: weights 48.3 KB for one
+length, 50.0 KB for three (float16; palettize4 43.3 / 45.1 KB: k-means is deterministic, so the
+functions' tables de-duplicate too); the extra bytes are the per-length constants (mask biases).
+
 Compression is configured per op type, never globally: a global config would also touch
 constants such as the attention-mask bias (see ``_SaturateFloat16Constants``).
 
@@ -42,7 +57,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from mobilekit import variants as _v
 from mobilekit.errors import ConversionError, ModelInputError
@@ -98,6 +113,7 @@ def convert_coreml(
     weight_threshold: int = DEFAULT_WEIGHT_THRESHOLD,
     output_stem: str = "model",
     timings: dict[str, float] | None = None,
+    length_buckets: Sequence[int] | None = None,
 ) -> dict[str, Path]:
     """Write ``{output_stem}_{variant}.mlpackage`` into ``out_dir`` for each variant; return their paths.
 
@@ -106,37 +122,35 @@ def convert_coreml(
     ``task``, ``sequence_length`` and ``variant`` are always written. ``weight_threshold``: weight
     tensors with at most this many elements stay uncompressed. ``timings``, when given, receives
     the seconds each variant took (tracing and the shared float16 conversion included in the first
-    variant that needed them).
+    variant that needed them). ``length_buckets`` (ascending, the last ``sequence_length``): more
+    than one makes each package a multifunction package with a function per bucket (see the
+    module docstring); unset or one bucket, the single-function iOS 16 package.
     """
     from mobilekit.convert.onnx_export import check_model_for_task
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    variants = list(variants) if variants else [DEFAULT_VARIANT]
+    variants = list(dict.fromkeys(variants or [DEFAULT_VARIANT]))  # keep order, drop repeats
     unknown = [v for v in variants if v not in RECIPES]
     if unknown:
         raise ModelInputError(f"unknown Core ML variant(s) {', '.join(map(repr, unknown))}",
                               hint=f"use any of: {', '.join(VARIANTS)}")
+    buckets = _checked_buckets(length_buckets, sequence_length)
     check_model_for_task(model_dir, task=task, pooling=pooling, sequence_length=sequence_length)
-    user_metadata = _user_metadata(metadata or {}, task=task, sequence_length=sequence_length)
+    user_metadata = _user_metadata(metadata or {}, task=task, sequence_length=sequence_length, buckets=buckets)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    traced, input_names, output_name = _trace(model_dir, task=task, pooling=pooling, normalize=normalize,
-                                               sequence_length=sequence_length)
-    base_models: dict[str, Any] = {}  # precision -> converted, uncompressed MLModel
+    programs = _FloatPrograms(model_dir, task=task, pooling=pooling, normalize=normalize, buckets=buckets)
     written: dict[str, Path] = {}
     try:
-        for variant in dict.fromkeys(variants):  # keep order, drop repeats
+        for variant in variants:
             recipe = RECIPES[variant]
-            if recipe.PRECISION not in base_models:
-                base_models[recipe.PRECISION] = _convert_traced(
-                    traced, input_names, output_name, sequence_length, recipe.PRECISION)
-            mlmodel = _compress(base_models[recipe.PRECISION], recipe, weight_threshold)
-            _apply_metadata(mlmodel, metadata or {}, {**user_metadata, "variant": variant,
-                                                      "compute_precision": recipe.PRECISION,
-                                                      "weight_compression": recipe.COMPRESSION or "none"})
+            models = {length: _compress(mlmodel, recipe, weight_threshold)
+                      for length, mlmodel in programs.get(recipe.PRECISION).items()}
             path = out_dir / f"{output_stem}_{variant}.mlpackage"
-            _save_atomically(mlmodel, path)
+            _save_variant(models, path, metadata or {}, {**user_metadata, "variant": variant,
+                                                         "compute_precision": recipe.PRECISION,
+                                                         "weight_compression": recipe.COMPRESSION or "none"})
             written[variant] = path
             if timings is not None:
                 timings[variant] = time.monotonic() - start
@@ -146,6 +160,63 @@ def convert_coreml(
             shutil.rmtree(path, ignore_errors=True)
         raise
     return written
+
+
+def _checked_buckets(length_buckets: Sequence[int] | None, sequence_length: int) -> tuple[int, ...]:
+    from mobilekit.buckets import problem
+
+    buckets = tuple(length_buckets) if length_buckets else (sequence_length,)
+    trouble = problem(buckets, sequence_length)
+    if trouble:
+        raise ModelInputError(f"length_buckets {list(buckets)}: {trouble}",
+                              hint=f"e.g. [16, 32, {sequence_length}], or leave model.length_buckets unset")
+    return buckets
+
+
+class _FloatPrograms:
+    """The uncompressed ``MLModel`` of every bucket per compute precision, made on first use (the
+    model is loaded once, and traced once per bucket for all precisions)."""
+
+    def __init__(self, model_dir: Path, *, task: str, pooling: str, normalize: bool, buckets: tuple[int, ...]):
+        from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
+
+        self.model_dir, self.buckets = model_dir, buckets
+        self.wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize)
+        self.input_names, self.output_name = list(info.input_names), output_name_for(task)
+        # Several buckets make a multifunction package (iOS 18): its functions must be iOS 18
+        # programs too (the merge reloads them as such; iOS 16 compression ops differ).
+        self.target = "iOS18" if len(buckets) > 1 else "iOS16"
+        self._traced: dict[int, Any] = {}
+        self._converted: dict[str, dict[int, Any]] = {}
+
+    def get(self, precision: str) -> dict[int, Any]:
+        if precision not in self._converted:
+            for length in self.buckets:
+                if length not in self._traced:
+                    self._traced[length] = _trace(self.wrapper, self.input_names, length, self.model_dir)
+            self._converted[precision] = {
+                length: _convert_traced(self._traced[length], self.input_names, self.output_name, length, precision,
+                                        target=self.target)
+                for length in self.buckets}
+        return self._converted[precision]
+
+
+def _save_variant(models: dict[int, Any], path: Path, metadata: dict, user: dict) -> None:
+    """One bucket: the ``MLModel`` with its metadata. Several: one function per bucket, merged."""
+    import tempfile
+
+    from mobilekit.buckets import coreml_function_name
+    from mobilekit.convert.coreml_functions import save_multifunction, write_package_metadata
+
+    if len(models) == 1:
+        (mlmodel,) = models.values()
+        _apply_metadata(mlmodel, metadata, user)
+        _save_atomically(mlmodel, path)
+        return
+    with tempfile.TemporaryDirectory(prefix="mobilekit-coreml-buckets-") as scratch:
+        save_multifunction({coreml_function_name(length): m for length, m in models.items()}, Path(scratch), path,
+                           default=coreml_function_name(max(models)))
+    write_package_metadata(path, metadata, user)
 
 
 # --- tracing and conversion -------------------------------------------------------------------
@@ -165,26 +236,22 @@ def _example_inputs(input_names: list[str], sequence_length: int):
     return tuple(values[n] for n in input_names)
 
 
-def _trace(model_dir: Path, *, task: str, pooling: str, normalize: bool, sequence_length: int):
+def _trace(wrapper, input_names: list[str], sequence_length: int, model_dir: Path):
     import torch
 
-    from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
-
-    wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize)
-    input_names = list(info.input_names)
     try:
         with torch.no_grad():
-            traced = torch.jit.trace(wrapper, _example_inputs(input_names, sequence_length), strict=False)
+            return torch.jit.trace(wrapper, _example_inputs(input_names, sequence_length), strict=False)
     except Exception as e:  # torch.jit raises many unrelated types
         raise ConversionError(f"torch.jit.trace failed for {model_dir}: {type(e).__name__}: {e}",
                               hint="Core ML conversion needs a traceable model (no data-dependent Python control flow)") from e
-    return traced, input_names, output_name_for(task)
 
 
 _OP_IN_MESSAGE = re.compile(r"op '([\w.:]+)'")
 
 
-def _convert_traced(traced, input_names: list[str], output_name: str, sequence_length: int, precision: str):
+def _convert_traced(traced, input_names: list[str], output_name: str, sequence_length: int, precision: str, *,
+                    target: str = "iOS16"):
     import numpy as np
 
     import coremltools as ct
@@ -199,7 +266,7 @@ def _convert_traced(traced, input_names: list[str], output_name: str, sequence_l
             inputs=[ct.TensorType(name=n, shape=(1, sequence_length), dtype=np.int32) for n in input_names],
             outputs=[ct.TensorType(name=output_name, dtype=np.float32)],
             convert_to="mlprogram",
-            minimum_deployment_target=ct.target.iOS16,
+            minimum_deployment_target=getattr(ct.target, target),
             compute_precision=ct.precision.FLOAT16 if precision == "float16" else ct.precision.FLOAT32,
             pass_pipeline=pipeline,
         )
@@ -336,10 +403,15 @@ def _compress(mlmodel, recipe: CoreMLVariant, weight_threshold: int):
 # --- metadata ---------------------------------------------------------------------------------
 
 
-def _user_metadata(metadata: dict, *, task: str, sequence_length: int) -> dict:
+def _user_metadata(metadata: dict, *, task: str, sequence_length: int, buckets: tuple[int, ...]) -> dict:
     import mobilekit
+    from mobilekit.buckets import coreml_functions
+    from mobilekit.convert.coreml_functions import DEPLOYMENT_TARGET
 
     fixed = {"task": task, "sequence_length": sequence_length}
+    if len(buckets) > 1:  # absent for one bucket: the metadata of before
+        fixed.update(length_buckets=list(buckets), deployment_target=DEPLOYMENT_TARGET,
+                     functions={str(length): name for length, name in coreml_functions(buckets).items()})
     for key, value in fixed.items():
         if key in metadata and metadata[key] != value:
             raise ModelInputError(f"metadata[{key!r}] = {metadata[key]!r} contradicts the conversion's {key} {value!r}")

@@ -36,7 +36,7 @@ Design (coremltools 9.0, torch 2.13, measured on 2 CPU cores shared with other j
   (the default). The iOS 16 alternative (one package per signature) stores the weights once per
   signature, 2x for one prefill length: not worth it for a model whose size is the problem. The
   SDK loads one ``MLModel`` per function (``MLModelConfiguration.functionName``). The merge is
-  ``save_multifunction``'s code without its no-op pass pipeline (``_merge``: 2-4 s saved per
+  ``save_multifunction``'s code without its no-op pass pipeline (``convert.coreml_functions``: 2-4 s saved per
   variant).
 
 Measured on the tiny llama (2 layers, hidden 32, vocab 300; context 32, prefill 8), seconds
@@ -58,7 +58,6 @@ float, the metadata (``float_weights``) names them and a warning is logged.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -67,6 +66,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mobilekit import variants as _v
+from mobilekit.convert.coreml import package_size
+from mobilekit.convert.coreml_functions import DEPLOYMENT_TARGET as MULTIFUNCTION_TARGET
+from mobilekit.convert.coreml_functions import save_multifunction, write_package_metadata
 from mobilekit.errors import ConversionError, ModelInputError
 from mobilekit.llm.kv_decoder import DecoderSpec, decoder_spec
 
@@ -79,7 +81,7 @@ DEFAULT_INT4_BLOCK_SIZE = 32
 PALETTE_GROUP_SIZE = 16
 DEFAULT_WEIGHT_THRESHOLD = 2048  # coremltools' default: smaller tensors (norms, biases) stay float
 OUTPUT_SUFFIX = "_out"
-DEPLOYMENT_TARGET = "iOS18"  # multifunction (specification 9); see the module docstring
+DEPLOYMENT_TARGET = MULTIFUNCTION_TARGET  # multifunction (specification 9); see the module docstring
 # Op types whose constant weight operand is compressed, and which operand that is.
 WEIGHT_OPERANDS = {"linear": ("weight",), "gather": ("x",), "matmul": ("x", "y")}
 
@@ -164,7 +166,7 @@ def convert_llm_coreml(
                 if all(RECIPES[v].precision != recipe.precision for v in variants[i + 1:]):
                     functions.drop(recipe.precision)  # a 135M model holds ~0.5 GB per precision and signature
                 path = out_dir / f"{output_stem}_{variant}.mlpackage"
-                _save_multifunction(compressed, Path(scratch) / variant, path)
+                save_multifunction(compressed, Path(scratch) / variant, path, default="decode")
                 written[variant] = path
                 report = _finish_variant(path, recipe, metadata or {}, user, int4_block_size, weight_threshold)
                 report.seconds, start = time.monotonic() - start, time.monotonic()
@@ -206,7 +208,7 @@ def _finish_variant(path: Path, recipe: LlmRecipe, metadata: dict, user: dict, i
     if report.float_weights:
         log.warning("Core ML %s: %d weight(s) stayed float: %s", recipe.name, len(report.weight_names()),
                     ", ".join(report.weight_names()))
-    _write_metadata(path, metadata, {
+    write_package_metadata(path, metadata, {
         **user, "variant": recipe.name, "compute_precision": recipe.precision,
         "cache_dtype": cache_dtype_for(recipe.name), "weight_compression": recipe.compression or "none",
         **({"int4_block_size": int4_block_size} if recipe.compression == _v.INT4 else {}),
@@ -466,69 +468,6 @@ def _count(shape) -> int:
 # --- packaging ----------------------------------------------------------------------------------
 
 
-def _save_multifunction(functions: dict, scratch: Path, path: Path) -> None:
-    """Each function saved alone, then merged (weights de-duplicated) into ``path``, atomically."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    singles = {}
-    for name, mlmodel in functions.items():
-        singles[name] = scratch / f"{name}.mlpackage"
-        mlmodel.save(str(singles[name]))
-    from mobilekit.convert.coreml import write_package_atomically
-
-    write_package_atomically(path, lambda tmp: _merge(singles, "decode", tmp))
-
-
-def _merge(singles: dict[str, Path], default: str, destination: Path) -> None:
-    """``ct.utils.save_multifunction`` of the single-function packages ``singles`` (function name
-    -> package), without its pass pipeline.
-
-    save_multifunction marks every pass skipped but still runs the default pipeline, validating
-    the whole program after each of its 92 passes: 75% of its time (2-4 s per tiny package).
-    This is its code (coremltools 9.0) with an empty pipeline; coremltools' own function when
-    its internals have moved.
-    """
-    import coremltools as ct
-
-    try:
-        from coremltools import _SPECIFICATION_VERSION_IOS_18
-        from coremltools.converters.mil.converter import mil_convert
-        from coremltools.converters.mil.frontend.milproto import load as milproto
-        from coremltools.converters.mil.mil import Program
-        from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
-        from coremltools.proto import Model_pb2
-    except ImportError:  # pragma: no cover - another coremltools layout
-        descriptor = ct.utils.MultiFunctionDescriptor()
-        for name, single in singles.items():
-            descriptor.add_function(str(single), src_function_name="main", target_function_name=name)
-        descriptor.default_function_name = default
-        ct.utils.save_multifunction(descriptor, str(destination))
-        return
-    from mobilekit.mil.package import load_model_spec, weights_dir_of
-
-    program, descriptions = Program(), []
-    specs = {name: load_model_spec(single) for name, single in singles.items()}
-    version = max([_SPECIFICATION_VERSION_IOS_18, *(spec.specificationVersion for spec in specs.values())])
-    for name, spec in specs.items():
-        source = milproto.load(spec, version, str(weights_dir_of(singles[name])))
-        program.add_function(name, source.functions["main"])
-        io = spec.description
-        descriptions.append(Model_pb2.FunctionDescription(name=name, input=io.input, output=io.output))
-    PASS_REGISTRY["common::const_deduplication"]._deduplicate_const_across_functions(program)
-    program.default_function_name = default
-    program.skip_all_passes = True
-    program.export_as_multifunction = True
-    mlmodel = mil_convert(program, convert_to="mlprogram", convert_from="milinternal",
-                          specification_version=version, compute_units=ct.ComputeUnit.CPU_ONLY,
-                          skip_model_load=True, pass_pipeline=ct.PassPipeline.EMPTY,
-                          model_description=Model_pb2.ModelDescription(functions=descriptions,
-                                                                       defaultFunctionName=default))
-    mlmodel.save(str(destination))
-
-
-def package_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
 # --- metadata -----------------------------------------------------------------------------------
 
 
@@ -545,31 +484,6 @@ def _user_metadata(metadata: dict, spec: DecoderSpec) -> dict:
     user = {k: v for k, v in metadata.items() if k not in STANDARD_METADATA}
     user.setdefault("mobilekit_version", mobilekit.__version__)
     return {**user, **fixed}
-
-
-def _write_metadata(path: Path, metadata: dict, user: dict) -> None:
-    """Metadata written into the package's protobuf (a multifunction package is not an ``MLModel``
-    that coremltools can load and save again on Linux)."""
-    from mobilekit.convert.coreml import METADATA_PREFIX, STANDARD_METADATA
-    from mobilekit.mil.package import find_model_file, load_model_spec
-
-    spec = load_model_spec(path)
-    meta = spec.description.metadata
-    fields = {"author": "author", "short_description": "shortDescription", "version": "versionString",
-              "license": "license"}
-    for key in STANDARD_METADATA:
-        if metadata.get(key) is not None:
-            setattr(meta, fields[key], str(metadata[key]))
-    json_fields = []
-    for key, value in user.items():
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            value = json.dumps(value, sort_keys=True, ensure_ascii=False)
-            json_fields.append(key)
-        meta.userDefined[METADATA_PREFIX + key] = value
-    meta.userDefined[METADATA_PREFIX + "json_fields"] = json.dumps(sorted(json_fields))
-    find_model_file(path).write_bytes(spec.SerializeToString())
 
 
 def read_llm_coreml_metadata(path: Path) -> dict:

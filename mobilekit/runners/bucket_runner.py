@@ -1,4 +1,4 @@
-"""Run a length-bucketed TFLite model the way the SDKs do: each text in the smallest bucket that holds it.
+"""Run a length-bucketed model (TFLite signatures, or Core ML functions) the way the SDKs do: each text in the smallest bucket that holds it.
 
 Inputs come tokenized to the full ``sequence_length`` (right padding, as every encoder tokenizer
 mobilekit supports pads); a row whose ``attention_mask`` counts ``n`` tokens runs in
@@ -10,9 +10,9 @@ tokenization is needed (``cut`` checks that only padding is cut off).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from mobilekit.buckets import bucket_for, signature_name
+from mobilekit.buckets import bucket_for, coreml_function_name, signature_name
 from mobilekit.errors import ModelInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,23 +54,16 @@ def cut(encodings: dict[str, "np.ndarray"], rows, length: int, *, truncate: bool
     return {name: np.ascontiguousarray(np.asarray(values)[rows, :length]) for name, values in encodings.items()}
 
 
-class BucketedTflite:
-    """One signature runner per bucket of a .tflite file."""
+class BucketedModel:
+    """One runner per bucket (``runners[length](inputs cut to length) -> outputs``), routed as the SDKs route."""
 
-    def __init__(self, path: Path, buckets, *, num_threads: int = 1):
-        from mobilekit.runners.tflite_runner import TfliteRunner
-
-        self.buckets = tuple(sorted(buckets))
-        self.runners = {b: TfliteRunner(path, num_threads=num_threads, signature=signature_name(b, self.buckets))
-                        for b in self.buckets}
-        for b, runner in self.runners.items():
-            widths = {info.shape[-1] for info in runner.inputs.values()}
-            if widths != {b}:
-                raise ModelInputError(f"{Path(path).name}: signature {runner.signature} takes {sorted(widths)} tokens, not {b}")
+    def __init__(self, runners: dict[int, Callable[[dict], "np.ndarray"]]):
+        self.buckets = tuple(sorted(runners))
+        self.runners = runners
 
     def run_bucket(self, length: int, encodings: dict[str, "np.ndarray"], rows, *, truncate: bool = False) -> "np.ndarray":
         """``rows`` (which must fit, unless ``truncate``) run in the ``length`` bucket."""
-        return self.runners[length].run(cut(encodings, rows, length, truncate=truncate))
+        return self.runners[length](cut(encodings, rows, length, truncate=truncate))
 
     def run(self, encodings: dict[str, "np.ndarray"]) -> "np.ndarray":
         """Every row in its own bucket (what the SDKs do), in the input order."""
@@ -87,3 +80,48 @@ class BucketedTflite:
                 out = np.zeros((len(chosen),) + values.shape[1:], dtype=np.float32)
             out[rows] = values
         return out
+
+
+def _check_widths(source: str, entry: str, widths: set[int], length: int) -> None:
+    if widths != {length}:
+        raise ModelInputError(f"{source}: {entry} takes {sorted(widths)} tokens, not {length}")
+
+
+class BucketedTflite(BucketedModel):
+    """One signature runner per bucket of a .tflite file."""
+
+    def __init__(self, path: Path, buckets, *, num_threads: int = 1):
+        from mobilekit.runners.tflite_runner import TfliteRunner
+
+        buckets = tuple(sorted(buckets))
+        signature_runners = {b: TfliteRunner(path, num_threads=num_threads, signature=signature_name(b, buckets))
+                             for b in buckets}
+        for b, runner in signature_runners.items():
+            _check_widths(Path(path).name, f"signature {runner.signature}", {i.shape[-1] for i in runner.inputs.values()}, b)
+        super().__init__({b: runner.run for b, runner in signature_runners.items()})
+
+
+class BucketedCoreml(BucketedModel):
+    """One MIL interpreter program per function (``seq_<length>``) of a multifunction .mlpackage;
+    the functions share their evaluated weights."""
+
+    def __init__(self, path: Path, buckets, output_name: str):
+        from mobilekit.mil.interpreter import MilProgram
+        from mobilekit.mil.package import load_model_spec
+
+        spec, cache = load_model_spec(Path(path)), {}
+        programs = {b: MilProgram.from_package(path, function=coreml_function_name(b), spec=spec, constant_cache=cache)
+                    for b in sorted(buckets)}
+        for b, program in programs.items():
+            _check_widths(Path(path).name, f"function {program.function_name}",
+                          {i.shape[-1] for i in program.inputs if i.shape}, b)
+
+        def runner(program):
+            def run(inputs: dict) -> "np.ndarray":
+                import numpy as np
+
+                values = program.run(inputs)[output_name]
+                return np.asarray(values, dtype=np.float32).reshape(len(next(iter(inputs.values()))), -1)
+            return run
+
+        super().__init__({b: runner(program) for b, program in programs.items()})

@@ -57,17 +57,30 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         input_names=list(description["input_names"]),
         output_name=description["output_name"],
         fuzz_goldens=fuzz_goldens_text(model_dir, config.model.sequence_length),
-        **_buckets(model_dir, metadata, shipped.tflite_variant),
+        **_buckets(model_dir, metadata, shipped.tflite_variant, shipped.coreml_variant),
     )
 
 
-def _buckets(model_dir: Path, metadata: dict[str, dict], tflite_variant: str | None) -> dict:
-    """The shipped TFLite model's length buckets and their goldens (none for one bucket)."""
+def _buckets(model_dir: Path, metadata: dict[str, dict], tflite_variant: str | None, coreml_variant: str | None) -> dict:
+    """The shipped models' length buckets ({length: TFLite signature}, {length: Core ML function})
+    and the goldens of the bucket choice (none when neither model has several buckets)."""
     from mobilekit import variants as _v
+    from mobilekit.errors import SdkBuildError
     from mobilekit.sdk.bucket_goldens import bucket_goldens
 
-    recorded = (metadata.get(_v.tflite_key(tflite_variant)) or {}).get("signatures") if tflite_variant else None
-    if not recorded or len(recorded) < 2:
+    def table(key: str | None, field: str) -> dict[int, str]:
+        recorded = (metadata.get(key) or {}).get(field) if key else None
+        if not recorded or len(recorded) < 2:
+            return {}
+        return {int(length): name for length, name in sorted(recorded.items(), key=lambda kv: int(kv[0]))}
+
+    signatures = table(tflite_variant and _v.tflite_key(tflite_variant), "signatures")
+    functions = table(coreml_variant and _v.coreml_key(coreml_variant), "functions")
+    if signatures and functions and list(signatures) != list(functions):
+        raise SdkBuildError(f"the TFLite model's length buckets {list(signatures)} differ from the Core ML model's "
+                            f"{list(functions)}", hint="rebuild from the convert stage: both come from model.length_buckets")
+    lengths = list(signatures or functions)
+    if not lengths:
         return {}
-    signatures = {int(length): name for length, name in sorted(recorded.items(), key=lambda kv: int(kv[0]))}
-    return {"bucket_signatures": signatures, "bucket_goldens": bucket_goldens(model_dir, list(signatures))}
+    return {"bucket_signatures": signatures, "coreml_bucket_functions": functions,
+            "bucket_goldens": bucket_goldens(model_dir, lengths)}

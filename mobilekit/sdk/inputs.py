@@ -103,10 +103,18 @@ class SdkInputs:
     # goldens of the bucket choice. Empty: one bucket, sequence_length, serving_default.
     bucket_signatures: dict[int, str] = field(default_factory=dict)
     bucket_goldens: list[BucketGolden] = field(default_factory=list)
+    # Length buckets of the shipped Core ML model: {length: function}. Empty: one function.
+    coreml_bucket_functions: dict[int, str] = field(default_factory=dict)
 
     @property
     def length_buckets(self) -> list[int]:
+        """The Android model's buckets."""
         return sorted(self.bucket_signatures) or [self.sequence_length]
+
+    @property
+    def coreml_length_buckets(self) -> list[int]:
+        """The iOS model's buckets."""
+        return sorted(self.coreml_bucket_functions) or [self.sequence_length]
 
     def model_manifest(self, *, platform: str) -> dict[str, Any]:
         """The small JSON both SDKs ship next to the model: what it is and how to feed it."""
@@ -117,7 +125,7 @@ class SdkInputs:
             "task": self.task,
             "labels": self.labels,
             "sequence_length": self.sequence_length,
-            **({"length_buckets": self.length_buckets} if platform == "android" else {}),
+            "length_buckets": self.length_buckets if platform == "android" else self.coreml_length_buckets,
             "normalize": self.normalize,
             "input_names": self.input_names,
             "output_name": self.output_name,

@@ -30,7 +30,8 @@ def configured_buckets(config: Config) -> tuple[int, ...] | str:
 
 def needs_texts(config: Config) -> bool:
     """Whether convert reads the task text (calibration, or token counts for "auto" buckets)."""
-    return needs_calibration(config) or (bool(config.convert.tflite) and configured_buckets(config) == AUTO)
+    converts = bool(config.convert.tflite) or bool(config.convert.coreml)
+    return needs_calibration(config) or (converts and configured_buckets(config) == AUTO)
 
 
 @register_stage
@@ -60,6 +61,7 @@ class ConvertStage(Stage):
         if config.model.length_buckets is not None:  # unset: the parameters (and fingerprint) of before
             buckets = configured_buckets(config)
             params["length_buckets"] = buckets if buckets == AUTO else list(buckets)
+            params["coreml_length_buckets"] = convert.coreml_length_buckets
         if config.model.task == "text-generation":
             params["int4_block_size"] = config.generation.int4_block_size
         if needs_texts(config):
@@ -79,8 +81,11 @@ class ConvertStage(Stage):
         config = ctx.config
         artifacts, metadata, metrics = {}, {}, {}
         onnx_metadata = ctx.input_metadata["onnx"]
+        buckets, choice = self._buckets(ctx)  # one choice for both formats
+        metrics["length_buckets"] = list(buckets)
+        if choice is not None:
+            metrics["length_buckets_auto"] = choice
         if config.convert.tflite:
-            buckets, choice = self._buckets(ctx)
             paths = self._tflite(ctx, buckets)
             for variant, path in paths.items():
                 name = tflite_artifact(variant)
@@ -88,13 +93,11 @@ class ConvertStage(Stage):
                 metadata[name] = {**onnx_metadata, "format": _v.TFLITE, "variant": variant,
                                   "length_buckets": list(buckets), "signatures": _signature_table(buckets)}
                 metrics[f"{name}_bytes"] = path.stat().st_size
-            metrics["length_buckets"] = list(buckets)
-            if choice is not None:
-                metrics["length_buckets_auto"] = choice
         if config.convert.coreml:
             from mobilekit.convert.coreml import convert_coreml
 
             timings: dict[str, float] = {}
+            coreml_buckets = list(buckets) if config.convert.coreml_length_buckets else [config.model.sequence_length]
             with ctx.progress.task(f"coremltools: {', '.join(config.convert.coreml)}"):
                 paths = convert_coreml(
                     ctx.inputs["model"],
@@ -106,11 +109,13 @@ class ConvertStage(Stage):
                     variants=list(config.convert.coreml),
                     metadata=self._coreml_metadata(ctx),
                     timings=timings,
+                    length_buckets=coreml_buckets,
                 )
             for variant, path in paths.items():
                 name = coreml_artifact(variant)
                 artifacts[name] = path
-                metadata[name] = {**onnx_metadata, "format": _v.COREML, "variant": variant}
+                metadata[name] = {**onnx_metadata, "format": _v.COREML, "variant": variant, "length_buckets": coreml_buckets,
+                                  "functions": _function_table(coreml_buckets)}
                 metrics[f"{name}_seconds"] = round(timings.get(variant, 0.0), 2)
         return StageOutput(artifacts=artifacts, metadata=metadata, metrics=metrics)
 
@@ -176,6 +181,13 @@ class ConvertStage(Stage):
         samples = load_samples(config, ctx.inputs, limit=config.convert.calibration_samples, label_names=None, split_name="train")
         input_names = ctx.input_metadata["onnx"]["input_names"]
         return tokenize(ctx.inputs["model"], samples.texts, config.model.sequence_length, input_names)
+
+
+def _function_table(buckets) -> dict[str, str]:
+    """{str(length): Core ML function name}; empty for one bucket (a single-function package)."""
+    from mobilekit.buckets import coreml_functions
+
+    return {str(length): name for length, name in coreml_functions(buckets).items()} if len(buckets) > 1 else {}
 
 
 def _signature_table(buckets) -> dict[str, str]:

@@ -120,7 +120,7 @@ def _weights_bytes(model_dir: Path) -> int | None:
 
 
 def _bucket_rows(name: str, result: dict, host_models: dict, emu_variants: dict) -> list[dict]:
-    """A length-bucketed TFLite variant: per bucket (verify, host p50, ARM64 count) and the texts' mix."""
+    """A length-bucketed variant (TFLite: per bucket verify, host p50, ARM64 count; Core ML: verify) and the texts' mix."""
     checked = result.get("buckets") or {}
     if len(checked) < 2:
         return []

@@ -109,7 +109,7 @@ class VerifyStage(Stage):
 
 
 def _verify_variants(ctx: StageContext, variants: dict, encodings, reference, labels, buckets) -> dict:
-    """{artifact name: verdict} for every variant; bucketed TFLite variants are checked per bucket."""
+    """{artifact name: verdict} for every variant; bucketed variants (TFLite or Core ML) are checked per bucket."""
     config, task = ctx.config, ctx.config.model.task
     bucket_refs = None
     if len(buckets) > 1:
@@ -118,25 +118,26 @@ def _verify_variants(ctx: StageContext, variants: dict, encodings, reference, la
         with ctx.progress.task(f"torch reference per length bucket {list(buckets)}"):
             bucket_refs = bucket_references(ctx.inputs["model"], encodings, buckets, task=task,
                                             pooling=config.model.pooling, normalize=config.model.normalize)
-    tflite_names = {tflite_artifact(v) for v in config.convert.tflite}
+    bucketed = {name for name, metadata in ctx.input_metadata.items() if len(metadata.get("length_buckets") or []) > 1}
+    output_name = ctx.input_metadata["onnx"]["output_name"]
     results = {}
     with ctx.progress.task("verifying variants", total=len(variants)) as task_progress:
         for name, (family, path) in variants.items():
             task_progress.describe(f"verifying {name}")
             tolerance = _tolerance(family, config.verify.accuracy_budget)
-            if bucket_refs is not None and name in tflite_names:
-                results[name] = _verify_bucketed(path, encodings, bucket_refs, task, labels, tolerance)
+            if bucket_refs is not None and name in bucketed:
+                results[name] = _verify_bucketed(name, path, encodings, bucket_refs, output_name, task, labels, tolerance)
             else:
-                results[name] = _verify_one(name, path, encodings, reference, ctx.input_metadata["onnx"]["output_name"],
-                                            task, labels, tolerance)
+                results[name] = _verify_one(name, path, encodings, reference, output_name, task, labels, tolerance)
             task_progress.advance()
     return results
 
 
 def _length_buckets(ctx: StageContext) -> tuple[int, ...]:
-    """The TFLite variants' length buckets, as convert recorded them (one: sequence_length)."""
+    """The variants' length buckets, as convert recorded them (one: sequence_length). Every
+    bucketed variant of a build has the same ones (one configured or "auto" choice)."""
     for name, metadata in ctx.input_metadata.items():
-        if name != "onnx" and metadata.get("format") == _v.TFLITE and metadata.get("length_buckets"):
+        if name != "onnx" and metadata.get("length_buckets"):
             return tuple(metadata["length_buckets"])
     return (ctx.config.model.sequence_length,)
 
@@ -154,11 +155,20 @@ def _verify_one(name: str, path, encodings, reference, output_name: str, task: s
     return _decide(compare(reference, outputs, task=task, labels=labels, tolerance=tolerance))
 
 
-def _verify_bucketed(path, encodings, references, task: str, labels, tolerance) -> dict:
-    """A length-bucketed TFLite variant: ships when the routed mix and every bucket pass."""
+def _verify_bucketed(name: str, path, encodings, references, output_name: str, task: str, labels, tolerance) -> dict:
+    """A length-bucketed variant: ships when the routed mix and every bucket pass."""
+    from mobilekit.mil.ops import UnsupportedMilOp
+    from mobilekit.runners.bucket_runner import BucketedCoreml, BucketedTflite
     from mobilekit.verify.buckets import verify_bucketed
 
-    routed, per_bucket = verify_bucketed(path, encodings, references, task=task, labels=labels, tolerance=tolerance)
+    try:
+        if _v.by_key(name).format == _v.COREML:
+            model = BucketedCoreml(path, references.buckets, output_name)
+        else:
+            model = BucketedTflite(path, references.buckets)
+        routed, per_bucket = verify_bucketed(model, encodings, references, task=task, labels=labels, tolerance=tolerance)
+    except UnsupportedMilOp as e:  # as for one bucket: never a silent pass
+        return {"ships": False, "verified": False, "checks": [], "reasons": [f"cannot verify: {e.message}"]}
     result = _decide(routed)
     result["buckets"] = per_bucket
     for length, bucket in per_bucket.items():

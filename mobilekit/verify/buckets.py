@@ -1,7 +1,7 @@
-"""Verification of a length-bucketed TFLite variant: every bucket against torch, and the routed mix.
+"""Verification of a length-bucketed variant (TFLite or Core ML): every bucket against torch, and the routed mix.
 
 For each bucket, the verify texts that fit it (every text for the largest, which truncates) are
-cut to its length and run by torch and by that bucket's signature: one parity report per bucket,
+cut to its length and run by torch and by that bucket's signature (or Core ML function): one parity report per bucket,
 so a bucket the task text rarely reaches is still checked (a bucket no text fits gets every text
 cut to its length, torch and TFLite alike: a parity probe, marked ``truncated``). Then each text's output from its own
 bucket (what the SDKs run) is compared with torch's at that length, with labels when there are
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobilekit.runners.bucket_runner import BucketedTflite, cut, fitting_rows, routes
+from mobilekit.runners.bucket_runner import BucketedModel, cut, fitting_rows, routes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -63,12 +63,12 @@ def bucket_references(model_dir: Path, encodings: dict, buckets, *, task: str, p
     return BucketReferences(buckets, rows, outputs, frozenset(truncated))
 
 
-def verify_bucketed(path: Path, encodings: dict, references: BucketReferences, *, task: str,
+def verify_bucketed(model: BucketedModel, encodings: dict, references: BucketReferences, *, task: str,
                     labels: "np.ndarray | None", tolerance: "Tolerance") -> tuple["ParityReport", dict]:
-    """(the routed report, {str(bucket): per-bucket summary}) for one bucketed .tflite."""
+    """(the routed report, {str(bucket): per-bucket summary}) for one bucketed model (a
+    ``BucketedTflite`` or ``BucketedCoreml``)."""
     from mobilekit.verify.parity import compare
 
-    model = BucketedTflite(path, references.buckets)
     per_bucket = {}
     for b in references.buckets:
         rows, truncated = references.rows[b], b in references.truncated

@@ -78,3 +78,18 @@ def test_auto_covers_the_percentiles_with_powers_of_two():
     described = buckets.describe_choice(short, (16, 32, 128))
     assert described["percentiles"] == {"p50": 10, "p90": 14, "p99": 20}
     assert described["share_per_bucket"] == {"16": 0.9, "32": 0.09, "128": 0.01}
+
+
+def test_core_ml_gets_the_buckets_unless_told_otherwise(project):
+    from mobilekit.stages.convert import ConvertStage
+
+    config = load_config(project(model={"length_buckets": [16, 128]}))
+    assert config.convert.coreml_length_buckets is True
+    assert ConvertStage().parameters(config)["coreml_length_buckets"] is True
+    opted_out = load_config(project(model={"length_buckets": [16, 128]}, convert={"coreml_length_buckets": False}))
+    assert ConvertStage().parameters(opted_out)["coreml_length_buckets"] is False
+    assert "coreml_length_buckets" not in ConvertStage().parameters(load_config(project()))  # unset: as before
+
+
+def test_core_ml_function_names():
+    assert buckets.coreml_functions([16, 32, 128]) == {128: "seq_128", 32: "seq_32", 16: "seq_16"}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mobilekit.buckets import signatures
+from mobilekit.convert.coreml import read_coreml_metadata
 from mobilekit.convert.litert_torch import convert_tflite_litert_torch_detailed
 from mobilekit.convert.onnx_export import reference_outputs, tokenize
 from mobilekit.convert.tflite import VARIANTS
@@ -90,18 +91,18 @@ def test_one_file_with_a_signature_per_bucket_sharing_the_weights(kind, tmp_path
         TfliteRunner(bucketed.paths["float32"], signature="seq_5")
 
 
-def _project(tmp_path, **model):
+def _project(tmp_path, coreml=(), **model):
     make_trained_tiny_classifier(tmp_path / "model")
     write_reviews_csv(tmp_path / "reviews.csv", 80, seed=3)
     return write_toml(tmp_path / "mobilekit.toml", {
         "project": {"name": "Tiny sentiment"},
         "model": {"path": "model", "task": "text-classification", "sequence_length": SEQ, **model},
         "data": {"path": "reviews.csv", "text_column": "review", "label_column": "sentiment", "test_fraction": 0.4},
-        "convert": {"tflite": ["float32", "dynamic-int8"], "tflite_route": "litert-torch", "coreml": []},
+        "convert": {"tflite": ["float32", "dynamic-int8"], "tflite_route": "litert-torch", "coreml": coreml},
         "verify": {"samples": 30},
         "bench": {"emulator": False, "device": False, "runs": 3, "warmup": 1, "samples": 6, "xnnpack_diagnostic": False},
         "android": {"package": "com.example.tiny", "model_variant": "float32"},
-        "ios": {"enabled": False},
+        "ios": {"enabled": bool(coreml), "model_variant": "float16"} if coreml else {"enabled": False},
     })
 
 
@@ -110,8 +111,8 @@ ENV = {"MOBILEKIT_HOME": os.environ.get("MOBILEKIT_HOME", os.path.expanduser("~/
 
 @pytest.mark.slow
 def test_a_bucketed_build_verifies_times_and_ships_every_bucket(tmp_path):
-    """convert -> verify -> bench -> generate -> package (Android, its JUnit tests run) with buckets."""
-    config = _project(tmp_path, length_buckets=BUCKETS)
+    """convert -> verify -> bench -> generate -> package (Android and iOS, their tests run) with buckets."""
+    config = _project(tmp_path, coreml=["float16", "palettize4"], length_buckets=BUCKETS)
     result = run_cli("build", "-c", str(config), "--to", "package", "--json", env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     build = tmp_path / "build"
@@ -120,7 +121,7 @@ def test_a_bucketed_build_verifies_times_and_ships_every_bucket(tmp_path):
     assert chosen == BUCKETS
     results = json.loads((build / "verify" / "results.json").read_text())
     assert results["length_buckets"] == chosen
-    for name in ("tflite-float32", "tflite-dynamic-int8"):
+    for name in ("tflite-float32", "tflite-dynamic-int8", "coreml-float16", "coreml-palettize4"):
         entry = results["variants"][name]
         assert entry["ships"], entry
         assert sorted(map(int, entry["buckets"])) == chosen and all(b["passed"] for b in entry["buckets"].values())
@@ -136,3 +137,16 @@ def test_a_bucketed_build_verifies_times_and_ships_every_bucket(tmp_path):
     assert len(edges) == 10 and junit["summary"]["tests_failed"] == 0
     wrapper = next((build / "generate" / "android").rglob("TinySentimentClassifier.kt")).read_text()
     assert "intArrayOf(4, 8, 16)" in wrapper and '4 to "seq_4"' in wrapper
+    # Core ML: one multifunction package per variant, a function per bucket; the Swift package
+    # picks each bucket as Python does, at every edge (swift test ran while packaging).
+    for variant in ("float16", "palettize4"):
+        meta = read_coreml_metadata(build / "convert" / "coreml" / f"model_{variant}.mlpackage")["mobilekit"]
+        assert meta["functions"] == {"4": "seq_4", "8": "seq_8", "16": "seq_16"} and meta["length_buckets"] == BUCKETS
+    swift = (build / "generate" / "ios")
+    goldens = json.loads(next(swift.rglob("goldens.json")).read_text())
+    assert [g["bucket"] for g in goldens["lengthBuckets"]] == [4, 4, 8, 8, 8, 16, 16, 16, 16, 16]
+    tests = next(swift.rglob("*Tests.swift")).read_text()
+    assert "testLengthBucketChoiceMatchesPythonGoldens" in tests
+    assert "@available(iOS 18.0, macOS 15.0, *)" in next(swift.rglob("ModelBackend.swift")).read_text()
+    ios = manifest["stages"]["package"]["metrics"]["ios"]
+    assert ios["test_failures"] == 0 and ios["tests"] >= 14

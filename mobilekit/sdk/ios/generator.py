@@ -86,6 +86,11 @@ def check_inputs(inputs: SdkInputs, template: TemplateManifest) -> None:
         problems.append(f"the model has inputs the Swift wrapper cannot feed: {sorted(unknown_inputs)}")
     if inputs.coreml_model is not None and not (Path(inputs.coreml_model) / "Manifest.json").is_file():
         problems.append(f"{inputs.coreml_model} is not a Core ML package (no Manifest.json)")
+    functions = inputs.coreml_bucket_functions
+    if functions and max(functions) != inputs.sequence_length:
+        problems.append(f"the Core ML length buckets {sorted(functions)} do not end at sequence_length {inputs.sequence_length}")
+    if functions and not inputs.bucket_goldens:
+        problems.append("the Core ML model has length buckets but there are no bucket goldens to test them with")
     if problems:
         raise SdkBuildError("cannot generate the Swift package: " + "; ".join(problems),
                             hint="fix the [ios] names in mobilekit.toml, or the model folder")
@@ -145,6 +150,24 @@ def build_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, An
         "has_fuzz": bool(inputs.fuzz_goldens),
         "fuzz_count": max(0, inputs.fuzz_goldens.count("\n") - 1),
         "unicode": tables,
+        **_bucket_context(inputs),
+    }
+
+
+IOS16 = ("iOS 16.0, macOS 13.0, *", "iOS 16 / macOS 13")
+IOS18 = ("iOS 18.0, macOS 15.0, *", "iOS 18 / macOS 15")  # multifunction packages (length buckets)
+
+
+def _bucket_context(inputs: SdkInputs) -> dict[str, Any]:
+    """The Core ML model's length buckets, and the OS versions its Core ML code needs."""
+    functions = dict(sorted(inputs.coreml_bucket_functions.items())) if inputs.coreml_model is not None else {}
+    availability, availability_text = IOS18 if functions else IOS16
+    return {
+        "length_buckets": sorted(functions) or [inputs.sequence_length],
+        "bucket_functions": functions,
+        "bucket_goldens": inputs.bucket_goldens if functions else [],
+        "availability": availability,
+        "availability_text": availability_text,
     }
 
 
@@ -188,6 +211,8 @@ def _write_resources(inputs: SdkInputs, template: TemplateManifest, context: dic
         **provenance_base(inputs, template, context["coreml_variant"], context["coreml_sha256"]),
         "vocab_tokens": len(inputs.vocab),
         "unicode_tables_from_tokenizers": context["unicode"]["tokenizers_version"],
+        "availability": context["availability"],
+        "length_buckets": context["length_buckets"],
     }
     (root / template.path("provenance", module=module)).write_text(_json(provenance), encoding="utf-8", newline="\n")
 
@@ -213,9 +238,16 @@ def _goldens(inputs: SdkInputs) -> dict[str, Any]:
         else:
             entry["expectedEmbedding"] = [float(v) for v in golden.expected]
         outputs.append(entry)
+    functions = inputs.coreml_bucket_functions if inputs.coreml_model is not None else {}
+    buckets = [
+        {"text": g.text, "tokenCount": g.token_count, "bucket": g.bucket, "inputIds": g.input_ids,
+         "attentionMask": g.attention_mask, "tokenTypeIds": g.token_type_ids}
+        for g in (inputs.bucket_goldens if functions else [])
+    ]
     return {
         "sequenceLength": inputs.sequence_length,
         "labels": inputs.labels,
+        "lengthBuckets": buckets,
         "tokenization": [
             {"text": g.text, "inputIds": g.input_ids, "attentionMask": g.attention_mask, "tokenTypeIds": g.token_type_ids}
             for g in inputs.tokenization_goldens

@@ -234,7 +234,9 @@ def coreml_check_package(package_dir: Path, info: dict) -> Path:
     (tree / "Sources" / "CoreML" / "CoreML.swift").write_bytes(COREML_CHECK_SOURCE.read_bytes())
     shutil.copytree(source, tree / "Sources" / module, ignore=shutil.ignore_patterns("*.mlpackage"))
     (tree / "Sources" / "Client").mkdir(parents=True)
-    (tree / "Sources" / "Client" / "Client.swift").write_text(_client_source(module, class_name, info["task"]), encoding="utf-8")
+    availability = info.get("availability", "iOS 16.0, macOS 13.0, *")
+    (tree / "Sources" / "Client" / "Client.swift").write_text(_client_source(module, class_name, info["task"], availability),
+                                                               encoding="utf-8")
     resources = sorted(p.relative_to(source).as_posix() for p in (source / "Resources").iterdir()
                        if not p.name.endswith(".mlpackage")) if (source / "Resources").is_dir() else []
     (tree / "Package.swift").write_text(_check_manifest(module, resources), encoding="utf-8")
@@ -261,7 +263,7 @@ let package = Package(
 """
 
 
-def _client_source(module: str, class_name: str, task: str) -> str:
+def _client_source(module: str, class_name: str, task: str, availability: str) -> str:
     if task == "text-generation":
         return f"""// Check-only: the public API of {module}, used the way an app uses it.
 import {module}
@@ -291,11 +293,12 @@ func describe(_ error: Error) -> String {{
     return f"""// Check-only: the public API of {module}, used the way an app uses it.
 import {module}
 
-@available(iOS 16.0, macOS 13.0, *)
+@available({availability})
 func useTheModel() async throws -> [String] {{
     let configuration = {class_name}.Configuration(computeUnits: .cpuAndNeuralEngine)
     let model = try await {class_name}(configuration: configuration)
     _ = model.tokenizer.encode("tokens", maxLength: {class_name}.sequenceLength)
+    _ = (model.bucket(for: "tokens"), {class_name}.lengthBuckets)
     {call}
 }}
 
