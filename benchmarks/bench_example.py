@@ -95,7 +95,7 @@ def render(bench: dict, verify: dict, config, *, example, durations: dict) -> st
     lines.append(f"Host protocol: 1 thread, {host.get('protocol', {}).get('warmup', '-')} warm-up rounds, "
                  f"{host.get('protocol', {}).get('runs', '-')} timed rounds, every model once per round in shuffled order.")
     lines.append("")
-    lines.append("| Model | Size | Parity vs original (max abs diff) | Host CPU p50 / p90 | vs original p50 | Load | First inference | Peak memory growth | ARM64 instructions / inference | ARM = host outputs |")
+    lines.append("| Model | Size | Parity vs original (max abs diff) | Host CPU p50 / p90 | vs original p50 | Load | First inference | Peak memory growth | ARM64 instructions / inference | ARM = x86 outputs |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for key, entry in models.items():
         if entry.get("diagnostic") or entry.get("bucket"):
@@ -150,7 +150,7 @@ def render_buckets(bench: dict, verify: dict) -> list[str]:
              "one bucket alone runs every text cut to its length; the mix runs each text in the smallest bucket "
              "that holds it (host: timed that way; ARM64: the per-bucket counts weighted by the texts' shares, "
              f"{(counts.get(mixes[0] + '/mix') or {}).get('shares', {})}).", "",
-             "| Model | Bucket | Host CPU p50 | ARM64 instructions / inference | ARM = host outputs | verify (max abs diff) |",
+             "| Model | Bucket | Host CPU p50 | ARM64 instructions / inference | ARM = x86 outputs | verify (max abs diff) |",
              "|---|---|---|---|---|---|"]
     for name in mixes:
         checked = (verify["variants"].get(name) or {}).get("buckets") or {}

@@ -205,7 +205,18 @@ def _marker():
     def mark(which: int) -> None:
         libc.syscall(ctypes.c_long(SYS_GETPID_AARCH64), magic, ctypes.c_uint64(which))
 
+    if os.uname().machine != "aarch64":  # run natively (the same-runtime reference): nothing counts
+        return lambda which: None
     return mark
+
+
+def _litert_version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("ai-edge-litert")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def guest_main(request_path: str) -> None:
@@ -240,7 +251,7 @@ def guest_main(request_path: str) -> None:
     with open("/proc/self/maps", encoding="utf-8") as f:
         maps = f.read()
     result = {"load_s": load_s, "wall_s": wall, "maps": maps, "op_counts": model.op_counts(),
-              "machine": os.uname().machine}
+              "machine": os.uname().machine, "litert_version": _litert_version()}
     with open(request["result"], "w", encoding="utf-8") as f:
         json.dump(result, f)
 

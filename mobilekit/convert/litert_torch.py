@@ -17,10 +17,12 @@ that holds only the ``mobilekit`` package, never the main environment's site-pac
 
 Variants (ai-edge-quantizer on the float32 model; see the driver for details):
   float32       litert-torch's model
-  float16       float16 weights for FULLY_CONNECTED / EMBEDDING_LOOKUP, float compute
+  float16       float16 weights (and fully connected biases) for FULLY_CONNECTED / EMBEDDING_LOOKUP,
+                float compute
   dynamic-int8  int8 weights, activations quantized at run time (dynamic_legacy_wi8_afp32)
   full-int8     int8 weights and activations (static_wi8_ai8), calibrated on ``calibration``,
-                attention-mask constant set to ``MASK_VALUE_FOR_INT8`` first, output op in float
+                attention-mask constant set to ``MASK_VALUE_FOR_INT8`` first, output op in float,
+                embedding tables int8 as in dynamic-int8
 """
 
 from __future__ import annotations

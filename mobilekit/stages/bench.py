@@ -27,7 +27,8 @@ SCHEMA_VERSION = 1
 @register_stage
 class BenchStage(Stage):
     NAME = "bench"
-    SOURCES = ("stages/llm_bench.py", "bench", "runners", "llm", "variants.py", "samples.py", "resources", "buckets.py")
+    SOURCES = ("stages/llm_bench.py", "bench", "runners", "llm", "variants.py", "samples.py", "resources", "buckets.py",
+               "convert/litert_torch.py")
     SUMMARY = "time every variant on the host, count ARM64 instructions under qemu, run on a device"
 
     def skip_reason(self, config: Config) -> str | None:

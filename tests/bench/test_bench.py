@@ -15,6 +15,7 @@ import pytest
 from mobilekit.bench.emulator import parse_counts, qemu_available
 from mobilekit.bench.regression import check, compare
 from mobilekit.errors import BenchmarkRegressionError, ConfigError
+from mobilekit.toolchains.versions import pin
 from tests.bench.project import BENCH_RUNS, EMULATOR_RUNS, VARIANTS, built_project
 from tests.conftest import toolchain_missing
 
@@ -59,6 +60,9 @@ def test_emulator_counts_are_positive_deterministic_and_outputs_match(bench):
         assert v["deterministic"] is True
         assert v["outputs_match"] is True and v["arm_vs_host_max_abs_diff"] <= v["arm_vs_host_tolerance"]
         assert not math.isnan(v["arm_vs_host_max_abs_diff"])
+        # Judged against x86 running the guest's own LiteRT version: the architecture alone differs.
+        assert v["outputs_reference"] == f"x86, LiteRT {pin('ARM64_LITERT_VERSION')} (the guest's version)", key
+        assert not math.isnan(v["arm_vs_host_runtime_max_abs_diff"])
         shares = [g["share"] for g in v["breakdown"]]
         assert all(s > 0 for s in shares) and sum(shares) == pytest.approx(1.0, abs=1e-6)
         assert v["diagnostic_emulated_wall_ms_per_inference"] > 0
