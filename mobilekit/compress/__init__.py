@@ -9,6 +9,7 @@ One job per module; the stages in ``mobilekit.stages.compress`` wire them togeth
 - ``student``:   a student initialised from the teacher (kept layers, optional narrower width)
 - ``distill``:   the distillation losses and training loop
 - ``vocabulary``: trimming the WordPiece vocabulary and the embedding rows together
+- ``embedding_table``: or keeping the vocabulary and compressing the embedding table (k-means rows)
 - ``evaluate``:  accuracy / macro-F1, cosine / recall@1, parameter count, file size
 
 torch and transformers are imported inside functions, so importing this package is free.

@@ -268,6 +268,12 @@ def _check_consistency(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: fine-tuning is only supported for text-classification and text-generation, not {model.task!r}", hint="set finetune.enabled = false")
     if config.distill.enabled and data.path is None and data.unlabelled_path is None:
         raise ConfigError(f"{where}: distill.enabled = true needs text to distill on", hint="set data.path or data.unlabelled_path")
+    if config.distill.embedding_table != "full" and config.distill.trim_vocabulary:
+        raise ConfigError(f"{where}: distill.embedding_table = {config.distill.embedding_table!r} and distill.trim_vocabulary = true "
+                          "both shrink the word embeddings", hint="choose one: the compressed table keeps the vocabulary, trimming cuts it")
+    if config.distill.embedding_table != "full" and model.task == "text-generation":
+        raise ConfigError(f"{where}: distill.embedding_table = {config.distill.embedding_table!r} is for encoders",
+                          hint="text-generation models shrink with int4/int8 variants; remove distill.embedding_table")
     if config.distill.layers is not None and any(layer < 0 for layer in config.distill.layers):
         raise ConfigError(f"{where}: distill.layers = {list(config.distill.layers)} has a negative layer index", hint="layers are 0-based teacher layer indices")
     if config.distill.hidden_size is not None and model.task == "sentence-embedding":

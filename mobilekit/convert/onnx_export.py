@@ -70,6 +70,11 @@ def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool):
     except (OSError, ValueError) as e:
         raise ModelInputError(f"transformers cannot load {model_dir}: {e}") from e
     model.eval()
+    # A distilled student with a compressed embedding table: the graph gathers from it (the
+    # folder's dense table is its exact reconstruction, so the outputs are the same).
+    from mobilekit.compress.embedding_table import attach_if_present
+
+    attach_if_present(model, model_dir)
     uses_tti = info.architecture.USES_TOKEN_TYPE_IDS
     is_classification = task == "text-classification"
 

@@ -166,6 +166,7 @@ class DistillStage(Stage):
             "trim_min_count": d.trim_min_count if d.trim_vocabulary else None,
             "trim_epochs": d.trim_epochs if d.trim_vocabulary else None,
             "trim_word_transfer": d.trim_word_transfer if d.trim_vocabulary else None,
+            **_table_parameters(d),
             "labels": list(m.labels) if m.labels else None,
             "max_length": m.sequence_length,
             "pooling": m.pooling if m.task == "sentence-embedding" else None,
@@ -235,7 +236,14 @@ class DistillStage(Stage):
             "teacher": evaluation.measure("teacher", teacher, tokenizer, teacher_dir),
         }
         folder = ctx.out_dir / "model"
-        if not d.trim_vocabulary:
+        if d.embedding_table != "full":
+            untouched = save_model_folder(student, ctx.out_dir / ".uncompressed", tokenizer_from=teacher_dir, task=task)
+            metrics["student"] = evaluation.measure("student", student, tokenizer, untouched)
+            shutil.rmtree(untouched)
+            metrics["student_compressed"] = self._compress_table(
+                ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
+                train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
+        elif not d.trim_vocabulary:
             save_model_folder(student, folder, tokenizer_from=teacher_dir, task=task)
             metrics["student"] = evaluation.measure("student", student, tokenizer, folder)
         else:
@@ -244,13 +252,59 @@ class DistillStage(Stage):
             shutil.rmtree(untrimmed)
             metrics["student_trimmed"] = self._trim(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
                                                     train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
-        _add_summary(metrics, classify=classify, trimmed=d.trim_vocabulary, started=started)
+        _add_summary(metrics, classify=classify, started=started)
         metadata = {"task": task, "labels": labels, "teacher_layers": layers, "hidden_size": student.config.hidden_size,
-                    "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary}
+                    "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary,
+                    "embedding_table": d.embedding_table}
         # The same figures as a file, so the report (which reads artifacts, not the manifest) can show them.
         evaluation_file = ctx.out_dir / "evaluation.json"
         evaluation_file.write_text(json.dumps({"task": task, **metrics}, indent=2) + "\n", encoding="utf-8")
         return StageOutput(artifacts={"model": folder, "evaluation": evaluation_file}, metadata={"model": metadata}, metrics=metrics)
+
+    def _compress_table(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, settings, folder: Path,
+                        evaluation, *, train_texts: list[str], train_labels, validation_labels) -> dict:
+        """The word-embedding table compressed, the vocabulary kept (``compress.embedding_table``)."""
+        from dataclasses import replace
+
+        from mobilekit.compress import embedding_table as tables
+        from mobilekit.compress.distill import distill
+        from mobilekit.compress.folders import save_model_folder
+
+        d = ctx.config.distill
+        weight = student.get_input_embeddings().weight.detach().numpy().copy()
+        # Token counts of the task corpus (never the test split) and of the extra frequency text.
+        texts = [e.text for e in corpus.train + corpus.validation]
+        if d.embedding_frequency_path is not None:
+            texts += _text_lines(d.embedding_frequency_path)
+        with ctx.progress.task(f"compressing the embedding table ({d.embedding_clusters} clusters)"):
+            counts = tables.token_counts(tokenizer, texts, len(weight))
+            always = list(tokenizer.all_special_ids) + list(tokenizer.added_tokens_decoder)
+            exact = tables.choose_exact_rows(counts, d.embedding_exact_rows, always=always)
+            table = tables.kmeans_table(weight, exact, d.embedding_clusters, seed=ctx.config.data.seed)
+            tables.set_dense(student, table)
+        adaptation = None
+        if d.embedding_epochs > 0:
+            # The table frozen as compressed: the layers above it adapt to its approximation.
+            student.get_input_embeddings().weight.requires_grad_(False)
+            adaptation = Trainer(ctx).run(
+                distill, teacher, student, tokenizer, trained=1, label="distilling (compressed embedding table)",
+                settings=replace(settings, epochs=d.embedding_epochs), train_texts=train_texts, train_labels=train_labels,
+                validation_texts=[e.text for e in corpus.validation], validation_labels=validation_labels,
+            )
+            student.get_input_embeddings().weight.requires_grad_(True)
+        save_model_folder(student, folder, tokenizer_from=teacher_dir, task=ctx.config.model.task)
+        table.save(folder)
+        measured = evaluation.measure("student with the compressed table", student, tokenizer, folder)
+        described = table.describe()
+        tail = sorted(set(range(len(weight))) - set(exact.tolist()))
+        measured["embedding_table"] = {**described, "tail": tables.reconstruction_error(weight, table.dense(), tail),
+                                       "frequency_texts": len(texts),
+                                       "test_tokens_exact": _exact_share(tokenizer, evaluation.texts, set(exact.tolist()))}
+        # What a phone ships: the folder's weights with the dense table replaced by the compressed one.
+        measured["shipped_bytes"] = measured["safetensors_bytes"] - described["dense_bytes"] + described["bytes"]
+        if adaptation is not None:
+            measured["epochs_after_compressing"] = [_epoch(r, "validation") for r in adaptation.history]
+        return measured
 
     def _trim(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, settings, folder: Path, evaluation, *,
               train_texts: list[str], train_labels, validation_labels) -> dict:
@@ -379,12 +433,39 @@ def _epoch(record: dict, validation_name: str) -> dict:
     return out
 
 
-def _add_summary(metrics: dict[str, Any], *, classify: bool, trimmed: bool, started: float) -> None:
+def _add_summary(metrics: dict[str, Any], *, classify: bool, started: float) -> None:
     """What shipped, how much smaller it is and how much of the teacher's quality it keeps."""
-    shipped = metrics.get("student_trimmed", metrics["student"])
-    metrics["shipped"] = "student_trimmed" if trimmed else "student"
-    metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped["safetensors_bytes"], 3)
+    shipped_key = next(k for k in ("student_compressed", "student_trimmed", "student") if k in metrics)
+    shipped = metrics[shipped_key]
+    metrics["shipped"] = shipped_key
+    metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped.get("shipped_bytes", shipped["safetensors_bytes"]), 3)
     quality = "accuracy" if classify else "cosine_to_teacher_mean"
     if quality in shipped and metrics["teacher"].get(quality, 1.0):
         metrics["quality_retained"] = round(shipped[quality] / metrics["teacher"].get(quality, 1.0), 4)
     metrics["seconds"] = round(time.monotonic() - started, 1)
+
+
+def _table_parameters(d) -> dict[str, Any]:
+    """The compressed table's settings (none with the full table: the fingerprint of before)."""
+    if d.embedding_table == "full":
+        return {}
+    from mobilekit.fsutil import sha256_file
+
+    frequency = d.embedding_frequency_path
+    return {"embedding_table": d.embedding_table, "embedding_exact_rows": d.embedding_exact_rows,
+            "embedding_clusters": d.embedding_clusters, "embedding_epochs": d.embedding_epochs,
+            "embedding_frequency_sha256": sha256_file(frequency) if frequency is not None and Path(frequency).is_file() else None}
+
+
+def _text_lines(path: Path) -> list[str]:
+    """The non-empty lines of a UTF-8 text file."""
+    try:
+        return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelInputError(f"cannot read {path}: {e}", hint="distill.embedding_frequency_path must be UTF-8 text, one text per line") from e
+
+
+def _exact_share(tokenizer, texts: list[str], exact: set[int]) -> float:
+    """The share of the test text's tokens whose rows stayed exact."""
+    ids = [i for row in tokenizer(texts, add_special_tokens=False)["input_ids"] for i in row] if texts else []
+    return round(sum(i in exact for i in ids) / max(1, len(ids)), 4)

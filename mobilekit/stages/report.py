@@ -208,7 +208,8 @@ CLASSIFIER_METRICS = [("accuracy", "Accuracy", "percent"), ("macro_f1", "Macro F
                       ("agreement_with_teacher", "Agreement with teacher", "percent")]
 EMBEDDING_METRICS = [("cosine_to_teacher_mean", "Cosine to teacher (mean)", "fraction"),
                      ("cosine_to_teacher_min", "Cosine to teacher (min)", "fraction"), ("recall_at_1", "Recall@1", "percent")]
-COMPRESSED_MODELS = [("teacher", "Teacher"), ("student", "Student"), ("student_trimmed", "Student, trimmed vocabulary")]
+COMPRESSED_MODELS = [("teacher", "Teacher"), ("student", "Student"), ("student_trimmed", "Student, trimmed vocabulary"),
+                     ("student_compressed", "Student, compressed embedding table")]
 
 
 def compression_section(evaluation: dict | None) -> dict | None:
@@ -227,7 +228,7 @@ def compression_section(evaluation: dict | None) -> dict | None:
     rows = []
     for key, label in present:
         model = evaluation[key]
-        size = model.get("safetensors_bytes")
+        size = model.get("shipped_bytes", model.get("safetensors_bytes"))  # a compressed table ships compressed
         rows.append({
             "key": key,
             "label": label,

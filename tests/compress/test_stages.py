@@ -152,3 +152,49 @@ def test_augmented_text_and_cls_matching_carry_through_trimming(tmp_path):
     assert metrics["splits"]["augmented"] > metrics["splits"]["train"]
     assert all(e["train_loss"] > 0 for e in metrics["epochs"] + metrics["student_trimmed"]["epochs_after_trimming"])
     assert metrics["hidden_size"] == 16 and "accuracy" in metrics["student_trimmed"]
+
+
+def test_a_compressed_embedding_table_keeps_the_vocabulary_and_exports(tmp_path):
+    """distill.embedding_table = "kmeans": the student keeps every token (tokenization unchanged),
+    its table is exact for the frequent tokens and shared elsewhere, and the folder exports with
+    the gathers (ONNX equal to the folder loaded by transformers)."""
+    from mobilekit.compress.embedding_table import TABLE_FILE, EmbeddingTable
+
+    make_deep_tiny_classifier(tmp_path / "model", layers=2)
+    write_sentiment_csv(tmp_path / "data.csv", 120)
+    (tmp_path / "general.txt").write_text("the plot of the film\nan actor and a story\n", encoding="utf-8")
+    path = write_project(
+        tmp_path, data={"path": "data.csv"},
+        distill={"enabled": True, "epochs": 1, "embedding_table": "kmeans", "embedding_exact_rows": 30,
+                 "embedding_clusters": 8, "embedding_epochs": 1, "embedding_frequency_path": "general.txt", **FAST},
+    )
+    result = Pipeline(load_config(path)).run(["distill", "export"])
+    metrics = result.summary()["stages"][0]["metrics"]
+    compressed = metrics["student_compressed"]
+    assert metrics["shipped"] == "student_compressed"
+    table = compressed["embedding_table"]
+    assert table["clusters"] == 8 and table["exact_rows"] >= 30 and table["frequency_texts"] > 96
+    assert compressed["shipped_bytes"] < compressed["safetensors_bytes"]
+    assert metrics["size_ratio"] == pytest.approx(metrics["teacher"]["safetensors_bytes"] / compressed["shipped_bytes"], rel=1e-3)
+    assert len(compressed["epochs_after_compressing"]) == 1 and "accuracy" in compressed
+    folder = tmp_path / "build" / "distill" / "model"
+    assert (folder / "vocab.txt").read_bytes() == (tmp_path / "model" / "vocab.txt").read_bytes()
+    saved = EmbeddingTable.load(folder)
+    from safetensors.torch import load_file
+
+    dense = load_file(str(folder / "model.safetensors"))["bert.embeddings.word_embeddings.weight"].numpy()
+    assert np.array_equal(dense, saved.dense())  # the folder's table is exactly the compressed one
+    assert (tmp_path / "build" / "export" / "model.onnx").is_file() and (folder / TABLE_FILE).is_file()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"embedding_table": "kmeans", "trim_vocabulary": True}, "both shrink the word embeddings"),
+])
+def test_compressed_table_settings_are_checked(tmp_path, settings, message):
+    from mobilekit.errors import ConfigError
+
+    make_tiny_bert(tmp_path / "model", labels=NAMES)
+    write_sentiment_csv(tmp_path / "data.csv", 40)
+    path = write_project(tmp_path, data={"path": "data.csv"}, distill={"enabled": True, **settings})
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
