@@ -78,16 +78,21 @@ def write_config(work: Path, args) -> Path:
         "hidden_weight": args.hidden_weight,
         "cls_weight": args.cls_weight,
         "augment": args.augment,
-        "trim_vocabulary": args.min_count > 0,
+        "trim_vocabulary": args.min_count > 0 and args.embedding_table == "full",
         "trim_min_count": max(1, args.min_count),
         "trim_epochs": args.trim_epochs,
     }
     if args.intermediate_size:
         distill["intermediate_size"] = args.intermediate_size
+    if args.embedding_table != "full":  # the vocabulary is kept; the table is compressed instead
+        distill.update(embedding_table=args.embedding_table, embedding_exact_rows=args.exact_rows,
+                       embedding_clusters=args.clusters, embedding_epochs=args.embedding_epochs)
+        if args.frequency and args.frequency.is_file():
+            distill["embedding_frequency_path"] = str(args.frequency)
     if args.layers:
         distill["layers"] = [int(x) for x in args.layers.split(",")]
     # 4,000 sentences: 500 test (as in data.md's measurement), 200 validation, 3,300 train.
-    data = {"validation_fraction": 0.05, "test_fraction": 0.125, "seed": 0}
+    data = {"validation_fraction": 0.05, "test_fraction": args.test_fraction, "seed": 0}
     if classify:
         data["path"] = "data.csv"
     else:
@@ -157,6 +162,14 @@ def main() -> None:
     parser.add_argument("--cls-weight", type=float, help="[CLS] state matching (Patient KD)")
     parser.add_argument("--augment", type=int, help="perturbed copies of each training text")
     parser.add_argument("--int8", action="store_true", help="also export, convert to TFLite float32 + dynamic-int8 and verify")
+    parser.add_argument("--test-fraction", type=float, default=0.125, help="share of the 4,000 sentences held out (0.5: 2,000)")
+    parser.add_argument("--embedding-table", choices=("full", "kmeans"), default="full",
+                        help="kmeans: keep the vocabulary and compress the embedding table (no trimming)")
+    parser.add_argument("--exact-rows", type=int, default=4096)
+    parser.add_argument("--clusters", type=int, default=1024)
+    parser.add_argument("--embedding-epochs", type=int, default=1)
+    parser.add_argument("--frequency", type=Path, default=CACHE / "data" / "nlp-corpus-4000.txt",
+                        help="general text whose token counts join the task text's (exact rows)")
     args = parser.parse_args()
     for path in (args.model, args.data):
         if not path.exists():
@@ -198,8 +211,12 @@ def main() -> None:
             "shipped_accuracy": shipped.get("accuracy"),
             "accuracy_retained": m.get("quality_retained"),
             "teacher_bytes": teacher_bytes,
-            "shipped_bytes": shipped["safetensors_bytes"],
+            "shipped_bytes": shipped.get("shipped_bytes", shipped["safetensors_bytes"]),
             "size_ratio": m["size_ratio"],
+            "test_sentences": m["splits"].get("test"),
+            "teacher_accuracy_ci95": m["teacher"].get("accuracy_ci95"),
+            "shipped_accuracy_ci95": shipped.get("accuracy_ci95"),
+            "versus_teacher": shipped.get("versus_teacher"),
             "goal_met": bool(m.get("quality_retained", 0) >= 0.98 and m["size_ratio"] >= 3.0),
         }
     else:

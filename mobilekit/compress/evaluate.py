@@ -78,10 +78,49 @@ def evaluate_classifier(model, tokenizer, texts, labels, max_length: int, *, tea
     predicted = predict_logits(model, tokenizer, texts, max_length).argmax(axis=1)
     known = [i for i, label in enumerate(labels) if label is not None]
     metrics = classification_metrics(predicted[known], [labels[i] for i in known], model.config.num_labels)
+    if known:
+        correct = predicted[known] == np.asarray([labels[i] for i in known])
+        metrics["accuracy_ci95"] = [round(v, 5) for v in wilson_interval(int(correct.sum()), len(known))]
     if teacher_predictions is not None and len(texts):
         metrics["agreement_with_teacher"] = float(np.mean(predicted == teacher_predictions))
+        if known:
+            truth = np.asarray([labels[i] for i in known])
+            metrics["versus_teacher"] = paired_comparison(predicted[known] == truth, teacher_predictions[known] == truth)
     metrics["predictions"] = predicted
     return metrics
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+
+
+def paired_comparison(student_correct: np.ndarray, teacher_correct: np.ndarray, *, resamples: int = 2000,
+                      seed: int = 0) -> dict:
+    """Student against teacher on the same texts: McNemar's exact test (two-sided binomial test on
+    the texts only one of them gets right) and a paired bootstrap 95% interval of the student's
+    accuracy as a share of the teacher's (texts resampled with replacement, seeded)."""
+    from math import comb
+
+    student_correct, teacher_correct = np.asarray(student_correct, bool), np.asarray(teacher_correct, bool)
+    only_teacher = int(np.sum(teacher_correct & ~student_correct))
+    only_student = int(np.sum(student_correct & ~teacher_correct))
+    discordant = only_teacher + only_student
+    tail = sum(comb(discordant, k) for k in range(min(only_teacher, only_student) + 1)) / 2**discordant if discordant else 1.0
+    rng = np.random.default_rng(seed)
+    n = len(student_correct)
+    picks = rng.integers(0, n, size=(resamples, n)) if n else np.zeros((0, 0), int)
+    teacher_acc = teacher_correct[picks].mean(axis=1) if n else np.array([])
+    ratios = student_correct[picks].mean(axis=1) / np.maximum(teacher_acc, 1e-12) if n else np.array([1.0])
+    return {"texts": n, "only_teacher_right": only_teacher, "only_student_right": only_student,
+            "mcnemar_p": round(float(min(1.0, 2 * tail)), 6),
+            "retained": round(float(student_correct.mean() / max(teacher_correct.mean(), 1e-12)), 5) if n else None,
+            "retained_ci95": [round(float(np.percentile(ratios, 2.5)), 5), round(float(np.percentile(ratios, 97.5)), 5)]}
 
 
 def size_metrics(model, folder) -> dict:

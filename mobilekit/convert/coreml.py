@@ -145,7 +145,7 @@ def convert_coreml(
     try:
         for variant in variants:
             recipe = RECIPES[variant]
-            models = {length: _compress(mlmodel, recipe, weight_threshold)
+            models = {length: _compress(mlmodel, recipe, weight_threshold, int8_rows=programs.int8_rows)
                       for length, mlmodel in programs.get(recipe.PRECISION).items()}
             path = out_dir / f"{output_stem}_{variant}.mlpackage"
             _save_variant(models, path, metadata or {}, {**user_metadata, "variant": variant,
@@ -178,10 +178,16 @@ class _FloatPrograms:
     model is loaded once, and traced once per bucket for all precisions)."""
 
     def __init__(self, model_dir: Path, *, task: str, pooling: str, normalize: bool, buckets: tuple[int, ...]):
+        from mobilekit.compress.embedding_table import INT8_ROWS, EmbeddingTable
         from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
 
         self.model_dir, self.buckets = model_dir, buckets
-        self.wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize)
+        # int8 rows: iOS 16's gather takes no int8 table, but Core ML's own per-channel int8
+        # compression of the dense table's gather stores exactly the same rows and scales.
+        table = EmbeddingTable.load(model_dir)
+        self.int8_rows = table is not None and table.method == INT8_ROWS
+        self.wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize,
+                                           attach_table=not self.int8_rows)
         self.input_names, self.output_name = list(info.input_names), output_name_for(task)
         # Several buckets make a multifunction package (iOS 18): its functions must be iOS 18
         # programs too (the merge reloads them as such; iOS 16 compression ops differ).
@@ -378,10 +384,17 @@ def _saturate_pass_class():
     return _SaturateFloat16Constants
 
 
-def _compress(mlmodel, recipe: CoreMLVariant, weight_threshold: int):
-    if recipe.COMPRESSION is None:
-        return mlmodel
+def _compress(mlmodel, recipe: CoreMLVariant, weight_threshold: int, *, int8_rows: bool = False):
+    """``recipe``'s weight compression; ``int8_rows``: a model whose embedding table is int8 rows
+    (``compress.embedding_table``) gets its gather weights per-row int8 in the float variants too."""
     import coremltools.optimize.coreml as cto
+
+    if recipe.COMPRESSION is None:
+        if not int8_rows:
+            return mlmodel
+        rows = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
+                                           weight_threshold=DEFAULT_WEIGHT_THRESHOLD)
+        return cto.linear_quantize_weights(mlmodel, config=cto.OptimizationConfig(op_type_configs={"gather": rows}))
 
     if recipe.COMPRESSION == _v.INT8:
         op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",

@@ -56,8 +56,10 @@ class OnnxExportInfo:
         return d
 
 
-def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool):
-    """The torch module that is exported and used as reference (int32 inputs, one output)."""
+def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool, attach_table: bool = True):
+    """The torch module that is exported and used as reference (int32 inputs, one output).
+    ``attach_table=False`` keeps a compressed embedding table's dense reconstruction (Core ML
+    stores int8 rows with its own weight compression instead)."""
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
@@ -74,7 +76,8 @@ def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool):
     # folder's dense table is its exact reconstruction, so the outputs are the same).
     from mobilekit.compress.embedding_table import attach_if_present
 
-    attach_if_present(model, model_dir)
+    if attach_table:
+        attach_if_present(model, model_dir)
     uses_tti = info.architecture.USES_TOKEN_TYPE_IDS
     is_classification = task == "text-classification"
 

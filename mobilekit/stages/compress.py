@@ -266,21 +266,27 @@ class DistillStage(Stage):
         """The word-embedding table compressed, the vocabulary kept (``compress.embedding_table``)."""
         from dataclasses import replace
 
+        import numpy as np
+
         from mobilekit.compress import embedding_table as tables
         from mobilekit.compress.distill import distill
         from mobilekit.compress.folders import save_model_folder
 
         d = ctx.config.distill
         weight = student.get_input_embeddings().weight.detach().numpy().copy()
-        # Token counts of the task corpus (never the test split) and of the extra frequency text.
-        texts = [e.text for e in corpus.train + corpus.validation]
-        if d.embedding_frequency_path is not None:
-            texts += _text_lines(d.embedding_frequency_path)
-        with ctx.progress.task(f"compressing the embedding table ({d.embedding_clusters} clusters)"):
-            counts = tables.token_counts(tokenizer, texts, len(weight))
-            always = list(tokenizer.all_special_ids) + list(tokenizer.added_tokens_decoder)
-            exact = tables.choose_exact_rows(counts, d.embedding_exact_rows, always=always)
-            table = tables.kmeans_table(weight, exact, d.embedding_clusters, seed=ctx.config.data.seed)
+        texts, exact = [], np.zeros(0, dtype=np.int64)  # int8 rows: none exact
+        with ctx.progress.task(f"compressing the embedding table ({d.embedding_table})"):
+            if d.embedding_table == tables.INT8_ROWS:
+                table = tables.int8_table(weight)
+            else:
+                # Token counts of the task corpus (never the test split) and of the extra frequency text.
+                texts = [e.text for e in corpus.train + corpus.validation]
+                if d.embedding_frequency_path is not None:
+                    texts += _text_lines(d.embedding_frequency_path)
+                counts = tables.token_counts(tokenizer, texts, len(weight))
+                always = list(tokenizer.all_special_ids) + list(tokenizer.added_tokens_decoder)
+                exact = tables.choose_exact_rows(counts, d.embedding_exact_rows, always=always)
+                table = tables.kmeans_table(weight, exact, d.embedding_clusters, seed=ctx.config.data.seed)
             tables.set_dense(student, table)
         adaptation = None
         if d.embedding_epochs > 0:
@@ -296,10 +302,11 @@ class DistillStage(Stage):
         table.save(folder)
         measured = evaluation.measure("student with the compressed table", student, tokenizer, folder)
         described = table.describe()
-        tail = sorted(set(range(len(weight))) - set(exact.tolist()))
-        measured["embedding_table"] = {**described, "tail": tables.reconstruction_error(weight, table.dense(), tail),
-                                       "frequency_texts": len(texts),
-                                       "test_tokens_exact": _exact_share(tokenizer, evaluation.texts, set(exact.tolist()))}
+        tail = sorted(set(range(len(weight))) - set(exact.tolist()))  # every row for int8 rows
+        measured["embedding_table"] = {**described, "rows_approximated": tables.reconstruction_error(weight, table.dense(), tail)}
+        if table.method == tables.KMEANS:
+            measured["embedding_table"].update(frequency_texts=len(texts),
+                                               test_tokens_exact=_exact_share(tokenizer, evaluation.texts, set(exact.tolist())))
         # What a phone ships: the folder's weights with the dense table replaced by the compressed one.
         measured["shipped_bytes"] = measured["safetensors_bytes"] - described["dense_bytes"] + described["bytes"]
         if adaptation is not None:
@@ -451,10 +458,12 @@ def _table_parameters(d) -> dict[str, Any]:
         return {}
     from mobilekit.fsutil import sha256_file
 
-    frequency = d.embedding_frequency_path
-    return {"embedding_table": d.embedding_table, "embedding_exact_rows": d.embedding_exact_rows,
-            "embedding_clusters": d.embedding_clusters, "embedding_epochs": d.embedding_epochs,
-            "embedding_frequency_sha256": sha256_file(frequency) if frequency is not None and Path(frequency).is_file() else None}
+    params = {"embedding_table": d.embedding_table, "embedding_epochs": d.embedding_epochs}
+    if d.embedding_table == "kmeans":
+        frequency = d.embedding_frequency_path
+        params.update(embedding_exact_rows=d.embedding_exact_rows, embedding_clusters=d.embedding_clusters,
+                      embedding_frequency_sha256=sha256_file(frequency) if frequency is not None and Path(frequency).is_file() else None)
+    return params
 
 
 def _text_lines(path: Path) -> list[str]:

@@ -15,6 +15,7 @@ from mobilekit.compress.embedding_table import (
     attach_if_present,
     choose_exact_rows,
     int4_rows,
+    int8_table,
     kmeans_table,
     low_rank_rows,
     reconstruction_error,
@@ -63,6 +64,15 @@ def test_more_clusters_reconstruct_better_and_the_alternatives_report_their_byte
     assert reconstruction_error(weight, dense4, tail)["mean_cosine"] > 0.98
 
 
+def test_int8_rows_keep_every_row_to_its_own_scale():
+    weight = _weight()
+    table = int8_table(weight)
+    assert table.codebook.dtype == np.int8 and table.codes is None and table.nbytes == 300 * 32 + 300 * 4
+    dense = table.dense()
+    assert np.max(np.abs(dense - weight) / np.abs(weight).max(axis=1, keepdims=True)) <= 0.5 / 127 + 1e-6
+    assert reconstruction_error(weight, dense, np.arange(300))["mean_cosine"] > 0.9999
+
+
 def test_exact_rows_are_the_most_frequent_tokens_plus_the_special_ones():
     counts = np.array([0, 5, 0, 9, 1, 5, 0])
     assert choose_exact_rows(counts, 3, always=[0, 2]).tolist() == [0, 2, 3]
@@ -70,14 +80,17 @@ def test_exact_rows_are_the_most_frequent_tokens_plus_the_special_ones():
     assert choose_exact_rows(counts, 1, always=[0, 2]).tolist() == [0, 2]  # the special tokens always
 
 
-def _compressed_folder(base):
+def _compressed_folder(base, method):
     from mobilekit.compress.folders import load_model, load_tokenizer, save_model_folder
 
     source = make_tiny_bert(base / "model", labels=["negative", "positive"], seed=1)
     model, tokenizer = load_model(source, "text-classification"), load_tokenizer(source)
     weight = model.get_input_embeddings().weight.detach().numpy()
-    counts = token_counts(tokenizer, calibration_texts(), len(weight))
-    table = kmeans_table(weight, choose_exact_rows(counts, 40, always=tokenizer.all_special_ids), 16, seed=0)
+    if method == "int8-rows":
+        table = int8_table(weight)
+    else:
+        counts = token_counts(tokenizer, calibration_texts(), len(weight))
+        table = kmeans_table(weight, choose_exact_rows(counts, 40, always=tokenizer.all_special_ids), 16, seed=0)
     set_dense(model, table)
     folder = save_model_folder(model, base / "compressed", tokenizer_from=source, task="text-classification")
     table.save(folder)
@@ -85,7 +98,8 @@ def _compressed_folder(base):
 
 
 @pytest.mark.slow
-def test_pytorch_onnx_tflite_and_core_ml_compute_the_same_from_the_gathers(tmp_path):
+@pytest.mark.parametrize("method", ["int8-rows", "kmeans"])
+def test_pytorch_onnx_tflite_and_core_ml_compute_the_same_from_the_gathers(tmp_path, method):
     from mobilekit.compress.folders import load_model
     from mobilekit.convert.coreml import convert_coreml
     from mobilekit.convert.litert_torch import convert_tflite_litert_torch
@@ -95,7 +109,7 @@ def test_pytorch_onnx_tflite_and_core_ml_compute_the_same_from_the_gathers(tmp_p
     from mobilekit.runners.onnx_runner import run_onnx
     from mobilekit.runners.tflite_runner import run_tflite
 
-    source, folder, table = _compressed_folder(tmp_path)
+    source, folder, table = _compressed_folder(tmp_path, method)
     assert (folder / "vocab.txt").read_bytes() == (source / "vocab.txt").read_bytes()  # tokenization unchanged
     enc = tokenize(folder, calibration_texts()[:12], SEQ)
     assert np.array_equal(enc["input_ids"], tokenize(source, calibration_texts()[:12], SEQ)["input_ids"])
@@ -108,7 +122,7 @@ def test_pytorch_onnx_tflite_and_core_ml_compute_the_same_from_the_gathers(tmp_p
         logits = dense(**{k: torch.from_numpy(v).long() for k, v in enc.items()}).logits.numpy()
     assert np.max(np.abs(logits - reference)) < 1e-5
     attached = load_model(folder, "text-classification")
-    assert attach_if_present(attached, folder)["clusters"] == 16
+    assert attach_if_present(attached, folder)["method"] == method
     assert not any("word_embeddings.weight" in name for name, _ in attached.named_parameters())
 
     onnx = tmp_path / "model.onnx"
@@ -136,7 +150,7 @@ def test_a_table_of_another_model_is_refused(tmp_path):
     from mobilekit.errors import ModelInputError
 
     folder = make_tiny_bert(tmp_path / "model", labels=["negative", "positive"], seed=1)
-    EmbeddingTable(np.zeros((3, 8), np.float32), np.zeros(5, np.int32), np.ones(5, np.float32), 3).save(folder)
+    EmbeddingTable("kmeans", np.zeros((3, 8), np.float32), np.zeros(5, np.int32), np.ones(5, np.float32), 3).save(folder)
     with pytest.raises(ModelInputError, match=r"table is 5 x 8, the model's word embedding \(106, 32\)") as info:
         attach_if_present(load_model(folder, "text-classification"), folder)
     assert "belongs to another model" in info.value.hint

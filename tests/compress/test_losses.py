@@ -46,3 +46,23 @@ def test_cls_states_picks_position_zero_after_each_listed_layer():
     hidden = tuple(torch.full((2, 5, 4), float(i)) for i in range(4))  # embeddings + 3 layers
     picked = cls_states(hidden, [0, 2])
     assert picked.shape == (2, 2, 4) and picked[:, 0].eq(1).all() and picked[:, 1].eq(3).all()
+
+
+def test_paired_comparison_mcnemar_and_intervals():
+    import numpy as np
+
+    from mobilekit.compress.evaluate import paired_comparison, wilson_interval
+
+    teacher = np.array([True] * 80 + [False] * 20)
+    student = teacher.copy()
+    student[:10] = False  # 10 texts only the teacher gets right, none the other way
+    result = paired_comparison(student, teacher)
+    assert (result["only_teacher_right"], result["only_student_right"]) == (10, 0)
+    assert result["mcnemar_p"] == round(2 / 2**10, 6)  # exact binomial, two-sided
+    assert result["retained"] == 0.875
+    low, high = result["retained_ci95"]
+    assert low < 0.875 < high and high <= 1.0
+    assert paired_comparison(teacher, teacher)["mcnemar_p"] == 1.0
+    assert paired_comparison(teacher, teacher)["retained_ci95"] == [1.0, 1.0]
+    low, high = wilson_interval(80, 100)
+    assert round(low, 3) == 0.711 and round(high, 3) == 0.867  # the textbook Wilson interval

@@ -154,10 +154,11 @@ def test_augmented_text_and_cls_matching_carry_through_trimming(tmp_path):
     assert metrics["hidden_size"] == 16 and "accuracy" in metrics["student_trimmed"]
 
 
-def test_a_compressed_embedding_table_keeps_the_vocabulary_and_exports(tmp_path):
-    """distill.embedding_table = "kmeans": the student keeps every token (tokenization unchanged),
-    its table is exact for the frequent tokens and shared elsewhere, and the folder exports with
-    the gathers (ONNX equal to the folder loaded by transformers)."""
+@pytest.mark.parametrize("method", ["int8-rows", "kmeans"])
+def test_a_compressed_embedding_table_keeps_the_vocabulary_and_exports(tmp_path, method):
+    """distill.embedding_table: the student keeps every token (tokenization unchanged), its table
+    is stored compressed (int8 rows; or exact for the frequent tokens and shared elsewhere), and
+    the folder exports with the gathers."""
     from mobilekit.compress.embedding_table import TABLE_FILE, EmbeddingTable
 
     make_deep_tiny_classifier(tmp_path / "model", layers=2)
@@ -165,7 +166,7 @@ def test_a_compressed_embedding_table_keeps_the_vocabulary_and_exports(tmp_path)
     (tmp_path / "general.txt").write_text("the plot of the film\nan actor and a story\n", encoding="utf-8")
     path = write_project(
         tmp_path, data={"path": "data.csv"},
-        distill={"enabled": True, "epochs": 1, "embedding_table": "kmeans", "embedding_exact_rows": 30,
+        distill={"enabled": True, "epochs": 1, "embedding_table": method, "embedding_exact_rows": 30,
                  "embedding_clusters": 8, "embedding_epochs": 1, "embedding_frequency_path": "general.txt", **FAST},
     )
     result = Pipeline(load_config(path)).run(["distill", "export"])
@@ -173,7 +174,9 @@ def test_a_compressed_embedding_table_keeps_the_vocabulary_and_exports(tmp_path)
     compressed = metrics["student_compressed"]
     assert metrics["shipped"] == "student_compressed"
     table = compressed["embedding_table"]
-    assert table["clusters"] == 8 and table["exact_rows"] >= 30 and table["frequency_texts"] > 96
+    assert table["method"] == method and table["rows_approximated"]["mean_cosine"] > (0.98 if method == "int8-rows" else 0.1)
+    if method == "kmeans":
+        assert table["clusters"] == 8 and table["exact_rows"] >= 30 and table["frequency_texts"] > 96
     assert compressed["shipped_bytes"] < compressed["safetensors_bytes"]
     assert metrics["size_ratio"] == pytest.approx(metrics["teacher"]["safetensors_bytes"] / compressed["shipped_bytes"], rel=1e-3)
     assert len(compressed["epochs_after_compressing"]) == 1 and "accuracy" in compressed
