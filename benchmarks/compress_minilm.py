@@ -163,8 +163,8 @@ def main() -> None:
     parser.add_argument("--augment", type=int, help="perturbed copies of each training text")
     parser.add_argument("--int8", action="store_true", help="also export, convert to TFLite float32 + dynamic-int8 and verify")
     parser.add_argument("--test-fraction", type=float, default=0.125, help="share of the 4,000 sentences held out (0.5: 2,000)")
-    parser.add_argument("--embedding-table", choices=("full", "kmeans"), default="full",
-                        help="kmeans: keep the vocabulary and compress the embedding table (no trimming)")
+    parser.add_argument("--embedding-table", choices=("full", "int8-rows", "kmeans"), default="full",
+                        help="int8-rows or kmeans: keep the vocabulary and compress the embedding table (no trimming)")
     parser.add_argument("--exact-rows", type=int, default=4096)
     parser.add_argument("--clusters", type=int, default=1024)
     parser.add_argument("--embedding-epochs", type=int, default=1)
