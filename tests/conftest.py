@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# One intra-op thread for torch and the runtimes, in this process and the ones it starts: the
+# tiny models' ops are too small to split, and on 2 shared cores a second thread made training
+# several times slower (docs/scale.md). Set before anything imports torch; a caller's value wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def toml_value(value) -> str:

@@ -179,7 +179,7 @@ class DistillStage(Stage):
         from mobilekit.compress.augment import augment_texts
         from mobilekit.compress.corpus import label_ids, load_corpus
         from mobilekit.compress.distill import DistillSettings, distill
-        from mobilekit.compress.folders import load_model, load_tokenizer, save_model_folder
+        from mobilekit.compress.folders import load_model, load_tokenizer
         from mobilekit.compress.student import build_student, choose_neurons, default_layers, neuron_importance
 
         from mobilekit.stages.llm import is_llm, run_distill
@@ -236,22 +236,8 @@ class DistillStage(Stage):
             "teacher": evaluation.measure("teacher", teacher, tokenizer, teacher_dir),
         }
         folder = ctx.out_dir / "model"
-        if d.embedding_table != "full":
-            untouched = save_model_folder(student, ctx.out_dir / ".uncompressed", tokenizer_from=teacher_dir, task=task)
-            metrics["student"] = evaluation.measure("student", student, tokenizer, untouched)
-            shutil.rmtree(untouched)
-            metrics["student_compressed"] = self._compress_table(
-                ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
-                train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
-        elif not d.trim_vocabulary:
-            save_model_folder(student, folder, tokenizer_from=teacher_dir, task=task)
-            metrics["student"] = evaluation.measure("student", student, tokenizer, folder)
-        else:
-            untrimmed = save_model_folder(student, ctx.out_dir / ".untrimmed", tokenizer_from=teacher_dir, task=task)
-            metrics["student"] = evaluation.measure("student", student, tokenizer, untrimmed)
-            shutil.rmtree(untrimmed)
-            metrics["student_trimmed"] = self._trim(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
-                                                    train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
+        self._ship(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation, metrics,
+                   train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
         _add_summary(metrics, classify=classify, started=started)
         metadata = {"task": task, "labels": labels, "teacher_layers": layers, "hidden_size": student.config.hidden_size,
                     "vocab_size": student.config.vocab_size, "trimmed_vocabulary": d.trim_vocabulary,
@@ -260,6 +246,24 @@ class DistillStage(Stage):
         evaluation_file = ctx.out_dir / "evaluation.json"
         evaluation_file.write_text(json.dumps({"task": task, **metrics}, indent=2) + "\n", encoding="utf-8")
         return StageOutput(artifacts={"model": folder, "evaluation": evaluation_file}, metadata={"model": metadata}, metrics=metrics)
+
+    def _ship(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, settings, folder: Path, evaluation,
+              metrics: dict, *, train_texts: list[str], train_labels, validation_labels) -> None:
+        """Write the shipped student into ``folder`` (as distilled, with a compressed embedding
+        table, or with a trimmed vocabulary) and measure it, and the student before that step."""
+        from mobilekit.compress.folders import save_model_folder
+
+        d, task = ctx.config.distill, ctx.config.model.task
+        if d.embedding_table == "full" and not d.trim_vocabulary:
+            save_model_folder(student, folder, tokenizer_from=teacher_dir, task=task)
+            metrics["student"] = evaluation.measure("student", student, tokenizer, folder)
+            return
+        before = save_model_folder(student, ctx.out_dir / ".before-embeddings", tokenizer_from=teacher_dir, task=task)
+        metrics["student"] = evaluation.measure("student", student, tokenizer, before)
+        shutil.rmtree(before)
+        key, step = ("student_compressed", self._compress_table) if d.embedding_table != "full" else ("student_trimmed", self._trim)
+        metrics[key] = step(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation,
+                            train_texts=train_texts, train_labels=train_labels, validation_labels=validation_labels)
 
     def _compress_table(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, settings, folder: Path,
                         evaluation, *, train_texts: list[str], train_labels, validation_labels) -> dict:
