@@ -95,6 +95,10 @@ def write_config(work: Path, args) -> Path:
     data = {"validation_fraction": 0.05, "test_fraction": args.test_fraction, "seed": args.seed}
     if classify:
         data["path"] = "data.csv"
+    elif args.extra_text:
+        # The 4,000 sentences split as before (the same test sentences); the extra text joins the
+        # training split alone, without any line that is also one of the 4,000.
+        data.update(path="data.csv", unlabelled_path=str(write_extra_text(work, args.extra_text)))
     else:
         data["unlabelled_path"] = "texts.txt"
     return write_toml(work / "mobilekit.toml", {
@@ -114,6 +118,17 @@ def write_texts(data_csv: Path, target: Path) -> None:
     with data_csv.open(encoding="utf-8", newline="") as f:
         texts = [row["text"] for row in csv.DictReader(f)]
     target.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+
+
+def write_extra_text(work: Path, source: Path) -> Path:
+    """``source``'s lines minus the benchmark's own sentences (so no test sentence is trained on)."""
+    own = {line.strip() for line in (work / "texts.txt").read_text(encoding="utf-8").splitlines()}
+    lines = [line.strip() for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if line not in own]
+    target = work / "extra_text.txt"
+    target.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    print(f"extra text: {len(kept)} of {len(lines)} lines of {source} (the others are benchmark sentences)", flush=True)
+    return target
 
 
 def int8_figures(build: Path, teacher_bytes: int, teacher_quality: float | None) -> dict:
@@ -164,6 +179,8 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="also export, convert to TFLite float32 + dynamic-int8 and verify")
     parser.add_argument("--test-fraction", type=float, default=0.125, help="share of the 4,000 sentences held out (0.5: 2,000)")
     parser.add_argument("--seed", type=int, default=0, help="data.seed: the split, the head's initialisation, the batch order")
+    parser.add_argument("--extra-text", type=Path, help="sentence-embedding: more unlabelled training text, one per line "
+                        "(e.g. the nlp-corpus sentences), deduplicated against the benchmark's own")
     parser.add_argument("--embedding-table", choices=("full", "int8-rows", "kmeans"), default="full",
                         help="int8-rows or kmeans: keep the vocabulary and compress the embedding table (no trimming)")
     parser.add_argument("--exact-rows", type=int, default=4096)
