@@ -135,9 +135,10 @@ def _verify_variants(ctx: StageContext, variants: dict, encodings, reference, la
 
 def _length_buckets(ctx: StageContext) -> tuple[int, ...]:
     """The variants' length buckets, as convert recorded them (one: sequence_length). Every
-    bucketed variant of a build has the same ones (one configured or "auto" choice)."""
+    bucketed variant of a build has the same ones (one configured or "auto" choice); a Core ML
+    model that opted out (convert.coreml_length_buckets = false) records one and is skipped."""
     for name, metadata in ctx.input_metadata.items():
-        if name != "onnx" and metadata.get("length_buckets"):
+        if name != "onnx" and len(metadata.get("length_buckets") or []) > 1:
             return tuple(metadata["length_buckets"])
     return (ctx.config.model.sequence_length,)
 

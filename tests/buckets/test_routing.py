@@ -66,3 +66,18 @@ def test_host_specs_cover_the_smaller_buckets_and_the_mix(tmp_path):
     assert [s.key for s in specs] == ["tflite-float32/seq-16", "tflite-float32/seq-32", "tflite-float32/mix"]
     assert specs[0].signature == "seq_16" and specs[0].length == 16 and specs[-1].buckets == sigs
     assert host_specs("tflite-float32", "float32", tmp_path / "m.tflite", {"128": "serving_default"}) == []
+
+
+def test_verify_takes_the_buckets_of_a_bucketed_variant_not_an_opted_out_core_ml_model():
+    from types import SimpleNamespace
+
+    from mobilekit.stages.verify import _length_buckets
+
+    ctx = SimpleNamespace(config=SimpleNamespace(model=SimpleNamespace(sequence_length=16)), input_metadata={
+        "onnx": {},
+        "coreml-float16": {"length_buckets": [16]},  # convert.coreml_length_buckets = false
+        "tflite-float32": {"length_buckets": [4, 8, 16]},
+    })
+    assert _length_buckets(ctx) == (4, 8, 16)
+    ctx.input_metadata.pop("tflite-float32")
+    assert _length_buckets(ctx) == (16,)
