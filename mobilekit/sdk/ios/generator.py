@@ -202,7 +202,7 @@ def _write_resources(inputs: SdkInputs, template: TemplateManifest, context: dic
         shutil.copytree(inputs.coreml_model, root / template.path("model", module=module))
     goldens = root / template.path("goldens", module=module)
     goldens.parent.mkdir(parents=True, exist_ok=True)
-    goldens.write_text(_json(_goldens(inputs)), encoding="utf-8", newline="\n")
+    goldens.write_text(_json(_goldens(inputs, context["bucket_goldens"])), encoding="utf-8", newline="\n")
     if inputs.fuzz_goldens:
         from mobilekit.sdk.golden import FUZZ_FILE
 
@@ -229,7 +229,8 @@ def provenance_base(inputs, template: TemplateManifest, coreml_variant: str | No
     }
 
 
-def _goldens(inputs: SdkInputs) -> dict[str, Any]:
+def _goldens(inputs: SdkInputs, bucket_goldens: list) -> dict[str, Any]:
+    """goldens.json; ``bucket_goldens``: the context's (none unless the Core ML model has buckets)."""
     outputs = []
     for golden in inputs.output_goldens:
         entry: dict[str, Any] = {"text": golden.text, "rawOutput": [float(v) for v in golden.raw_output]}
@@ -238,11 +239,10 @@ def _goldens(inputs: SdkInputs) -> dict[str, Any]:
         else:
             entry["expectedEmbedding"] = [float(v) for v in golden.expected]
         outputs.append(entry)
-    functions = inputs.coreml_bucket_functions if inputs.coreml_model is not None else {}
     buckets = [
         {"text": g.text, "tokenCount": g.token_count, "bucket": g.bucket, "inputIds": g.input_ids,
          "attentionMask": g.attention_mask, "tokenTypeIds": g.token_type_ids}
-        for g in (inputs.bucket_goldens if functions else [])
+        for g in bucket_goldens
     ]
     return {
         "sequenceLength": inputs.sequence_length,
