@@ -91,6 +91,8 @@ def write_config(work: Path, args) -> Path:
             distill["embedding_frequency_path"] = str(args.frequency)
     if args.layers:
         distill["layers"] = [int(x) for x in args.layers.split(",")]
+    if args.student == "static":
+        distill = static_distill(args, distill)
     # 4,000 sentences: 500 test (as in data.md's measurement), 200 validation, 3,300 train.
     data = {"validation_fraction": 0.05, "test_fraction": args.test_fraction, "seed": args.seed}
     if classify:
@@ -118,6 +120,18 @@ def write_texts(data_csv: Path, target: Path) -> None:
     with data_csv.open(encoding="utf-8", newline="") as f:
         texts = [row["text"] for row in csv.DictReader(f)]
     target.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+
+
+def static_distill(args, transformer: dict) -> dict:
+    """distill for --student static: the table, its weighting and the head's training."""
+    distill = {key: transformer[key] for key in ("enabled", "epochs", "batch_size", "learning_rate", "temperature", "alpha", "augment")}
+    distill.update(student="static", static_sif=args.static_sif, static_train_table=args.static_train_table,
+                   embedding_table="int8-rows" if args.embedding_table == "int8-rows" else "full")
+    if args.static_dimensions:
+        distill["static_dimensions"] = args.static_dimensions
+    if args.frequency and args.frequency.is_file():
+        distill["embedding_frequency_path"] = str(args.frequency)
+    return distill
 
 
 def write_extra_text(work: Path, source: Path) -> Path:
@@ -188,6 +202,11 @@ def main() -> None:
     parser.add_argument("--embedding-epochs", type=int, default=1)
     parser.add_argument("--frequency", type=Path, default=CACHE / "data" / "nlp-corpus-4000.txt",
                         help="general text whose token counts join the task text's (exact rows)")
+    parser.add_argument("--student", choices=("transformer", "static"), default="transformer",
+                        help="static: a token table averaged over the text (model2vec-style), no ML runtime")
+    parser.add_argument("--static-dimensions", type=int, help="static: PCA width of the table (default: the teacher's)")
+    parser.add_argument("--static-sif", type=float, default=1e-3, help="static: SIF coefficient (0: plain mean)")
+    parser.add_argument("--static-train-table", action="store_true", help="static: train the table too, not only the head")
     args = parser.parse_args()
     for path in (args.model, args.data):
         if not path.exists():
@@ -229,7 +248,7 @@ def main() -> None:
             "shipped_accuracy": shipped.get("accuracy"),
             "accuracy_retained": m.get("quality_retained"),
             "teacher_bytes": teacher_bytes,
-            "shipped_bytes": shipped.get("shipped_bytes", shipped["safetensors_bytes"]),
+            "shipped_bytes": shipped["shipped_bytes"] if "shipped_bytes" in shipped else shipped["safetensors_bytes"],
             "size_ratio": m["size_ratio"],
             "test_sentences": m["splits"].get("test"),
             "teacher_accuracy_ci95": m["teacher"].get("accuracy_ci95"),
@@ -239,16 +258,18 @@ def main() -> None:
         }
     else:
         headline = {
-            "layers": m["layers"],
+            "layers": m.get("layers", "static"),
             "cosine_to_teacher_mean": shipped.get("cosine_to_teacher_mean"),
             "cosine_to_teacher_min": shipped.get("cosine_to_teacher_min"),
             "recall_at_1": shipped.get("recall_at_1"),
             "teacher_bytes": teacher_bytes,
-            "shipped_bytes": shipped["safetensors_bytes"],
+            "shipped_bytes": shipped["shipped_bytes"] if "shipped_bytes" in shipped else shipped["safetensors_bytes"],
             "size_ratio": m["size_ratio"],
             "goal_met": bool(shipped.get("cosine_to_teacher_mean", 0) >= 0.95),
         }
-    if args.int8:
+    if args.student == "static":
+        headline["speed"] = shipped.get("speed")
+    if args.int8 and args.student != "static":
         tflite = int8_figures(work / "build", teacher_bytes, m["teacher"].get("accuracy"))
         headline["tflite"] = tflite
         if classify:

@@ -76,12 +76,17 @@ def embedding_metrics(student: np.ndarray, teacher: np.ndarray) -> dict:
 def evaluate_classifier(model, tokenizer, texts, labels, max_length: int, *, teacher_predictions: np.ndarray | None = None) -> dict:
     """Metrics of one classifier on texts; ``labels`` may hold None (unlabelled) entries."""
     predicted = predict_logits(model, tokenizer, texts, max_length).argmax(axis=1)
+    return prediction_metrics(predicted, labels, model.config.num_labels, teacher_predictions=teacher_predictions)
+
+
+def prediction_metrics(predicted: np.ndarray, labels, num_labels: int, *, teacher_predictions: np.ndarray | None = None) -> dict:
+    """``evaluate_classifier``'s figures from a classifier's predicted class per text."""
     known = [i for i, label in enumerate(labels) if label is not None]
-    metrics = classification_metrics(predicted[known], [labels[i] for i in known], model.config.num_labels)
+    metrics = classification_metrics(predicted[known], [labels[i] for i in known], num_labels)
     if known:
         correct = predicted[known] == np.asarray([labels[i] for i in known])
         metrics["accuracy_ci95"] = [round(v, 5) for v in wilson_interval(int(correct.sum()), len(known))]
-    if teacher_predictions is not None and len(texts):
+    if teacher_predictions is not None and len(predicted):
         metrics["agreement_with_teacher"] = float(np.mean(predicted == teacher_predictions))
         if known:
             truth = np.asarray([labels[i] for i in known])

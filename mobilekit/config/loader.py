@@ -249,6 +249,29 @@ def _derive_names(config: Config, where: str) -> Config:
     return replace(config, android=android, ios=ios)
 
 
+def _check_static_student(config: Config, where: str) -> None:
+    """distill.student = "static": an encoder, and none of the options that shape a transformer student."""
+    d = config.distill
+    if d.student != "static":
+        for key in ("static_dimensions", "static_train_table"):
+            if getattr(d, key) not in (None, False):
+                raise ConfigError(f"{where}: distill.{key} is set but distill.student is {d.student!r}",
+                                  hint=f"set distill.student = \"static\", or remove distill.{key}")
+        return
+    if not d.enabled:
+        raise ConfigError(f"{where}: distill.student = \"static\" but distill.enabled = false", hint="set distill.enabled = true to distill the static student")
+    if config.model.task == "text-generation":
+        raise ConfigError(f"{where}: distill.student = \"static\" is for encoders (text-classification, sentence-embedding)",
+                          hint="a causal language model cannot be a static table; remove distill.student")
+    clashing = [key for key, value in (("trim_vocabulary", d.trim_vocabulary), ("hidden_size", d.hidden_size),
+                                       ("intermediate_size", d.intermediate_size), ("layers", d.layers)) if value not in (None, False)]
+    if d.embedding_table == "kmeans":
+        clashing.append("embedding_table = \"kmeans\"")
+    if clashing:
+        raise ConfigError(f"{where}: distill.student = \"static\" has no layers to shape, but {', '.join('distill.' + c for c in clashing)} is set",
+                          hint="remove those options; embedding_table = \"int8-rows\" stores the static table as int8 rows")
+
+
 def _check_consistency(config: Config, where: str) -> None:
     model, data = config.model, config.data
     if config.build_dir.exists() and not config.build_dir.is_dir():
@@ -274,6 +297,7 @@ def _check_consistency(config: Config, where: str) -> None:
     if config.distill.embedding_table != "full" and model.task == "text-generation":
         raise ConfigError(f"{where}: distill.embedding_table = {config.distill.embedding_table!r} is for encoders",
                           hint="text-generation models shrink with int4/int8 variants; remove distill.embedding_table")
+    _check_static_student(config, where)
     if config.distill.layers is not None and any(layer < 0 for layer in config.distill.layers):
         raise ConfigError(f"{where}: distill.layers = {list(config.distill.layers)} has a negative layer index", hint="layers are 0-based teacher layer indices")
     if config.distill.hidden_size is not None and model.task == "sentence-embedding":

@@ -131,6 +131,10 @@ class DistillConfig:
     embedding_clusters: int = option(1024, "With embedding_table = \"kmeans\": shared directions (k-means centroids) for all the other rows.", kind="int", min=1, max=1000000)
     embedding_epochs: int = option(1, "With a compressed embedding_table: distillation epochs after compressing, the table frozen, so the rest of the student adapts to it (0: none).", kind="int", min=0, max=100)
     embedding_frequency_path: Path | None = option(None, "With embedding_table = \"kmeans\": extra text (one per line, e.g. general English) whose token counts join the task text's when choosing the exact rows.", kind="file")
+    student: str = option("transformer", "Encoders: what to distill into. \"transformer\": fewer/narrower BERT layers (the options above). \"static\": a static token-vector table (model2vec-style: the teacher's output for each token alone, SIF-weighted, averaged over a text; a classifier adds a linear head trained on the teacher's soft targets). A static student needs no ML runtime: the SDKs do a lookup and a mean in plain Kotlin and Swift, and the export/convert/verify/bench stages have nothing to do (docs/compress.md).", kind="choice", choices=("transformer", "static"))
+    static_dimensions: int | None = option(None, "With student = \"static\": reduce the token table to this many dimensions by PCA; the mean is projected back, so vectors stay in the teacher's space (default: the teacher's width).", kind="int", min=1)
+    static_sif: float = option(1e-3, "With student = \"static\": SIF coefficient a; each token's vector is weighted a / (a + p), p its frequency in the training text (and embedding_frequency_path). 0: an unweighted mean.", kind="float", min=0.0, max=1.0)
+    static_train_table: bool = option(False, "With student = \"static\": also train the token table on the teacher's outputs for the training text (distill.epochs, learning_rate, batch_size), not only the classifier head.", kind="bool")
 
 
 @dataclass(frozen=True)

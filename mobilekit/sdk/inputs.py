@@ -105,6 +105,13 @@ class SdkInputs:
     bucket_goldens: list[BucketGolden] = field(default_factory=list)
     # Length buckets of the shipped Core ML model: {length: function}. Empty: one function.
     coreml_bucket_functions: dict[int, str] = field(default_factory=dict)
+    # A static student (distill.student = "static"): its static_model.bin, which both SDKs ship and
+    # compute in plain Kotlin/Swift instead of a TFLite or Core ML model.
+    static_model: Path | None = None
+
+    @property
+    def is_static(self) -> bool:
+        return self.static_model is not None
 
     @property
     def length_buckets(self) -> list[int]:
@@ -130,6 +137,6 @@ class SdkInputs:
             "input_names": self.input_names,
             "output_name": self.output_name,
             "model_sha256": self.model_sha256,
-            "variant": self.tflite_variant if platform == "android" else self.coreml_variant,
+            "variant": "static" if self.is_static else self.tflite_variant if platform == "android" else self.coreml_variant,
             "tokenizer": self.tokenizer.__dict__,
         }

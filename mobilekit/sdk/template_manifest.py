@@ -6,13 +6,14 @@ Both platforms use the same schema::
      "description": "...",
      "paths": {name: pattern},            # where things go in the generated SDK ({placeholders})
      "assets": {name: file name},
-     "files": [{"source": "...", "output": pattern, "tasks": [...]}],
+     "files": [{"source": "...", "output": pattern, "tasks": [...], "models": [...]}],
      "reserved_names": {"*" | task: [type names the SDK defines or uses]},
      "settings": {...}}                   # platform facts the templates read (dependencies, tool versions)
 
 A ``source`` ending in ``.j2`` is rendered by Jinja; any other is a real Kotlin or Swift file,
 compiled and tested as it is, and copied (see ``copy_source``). ``tasks`` limits an entry to those
-tasks; without it the entry is for every task. The template's version is the hash of its folder's
+tasks, ``models`` to ``runtime`` SDKs (a TFLite / Core ML model) or ``static`` ones (a static
+student, computed in plain Kotlin/Swift); without them the entry is for every task and model. The template's version is the hash of its folder's
 content, so an edit can never leave a generated SDK or a cached stage stale.
 """
 
@@ -28,6 +29,7 @@ from mobilekit.errors import SdkBuildError
 from mobilekit.templating import TEMPLATES_ROOT
 
 TASKS = frozenset({"text-classification", "sentence-embedding", "text-generation"})
+MODELS = frozenset({"runtime", "static"})
 KEYS = ("platform", "description", "paths", "assets", "files", "reserved_names", "settings")
 REQUIRED_PATHS = {"android": ("kotlin_main", "kotlin_test", "assets_root", "asset_dir", "manifest", "consumer_rules", "res",
                               "provenance", "test_resources"),
@@ -39,13 +41,14 @@ class TemplateFile:
     source: str  # relative to the platform's template folder
     output: str  # pattern, formatted with the generator's context
     tasks: frozenset[str]  # empty: every task
+    models: frozenset[str] = frozenset()  # empty: runtime and static SDKs
 
     @property
     def rendered(self) -> bool:
         return self.source.endswith(".j2")
 
-    def applies_to(self, task: str) -> bool:
-        return not self.tasks or task in self.tasks
+    def applies_to(self, task: str, model: str = "runtime") -> bool:
+        return (not self.tasks or task in self.tasks) and (not self.models or model in self.models)
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,8 @@ class TemplateManifest:
     reserved_names: dict[str, frozenset[str]]
     settings: dict[str, Any]
 
-    def files_for(self, task: str) -> list[TemplateFile]:
-        return [f for f in self.files if f.applies_to(task)]
+    def files_for(self, task: str, model: str = "runtime") -> list[TemplateFile]:
+        return [f for f in self.files if f.applies_to(task, model)]
 
     def path(self, key: str, **fields: str) -> str:
         """``paths[key]`` with its placeholders filled in."""
@@ -88,7 +91,8 @@ def load_manifest(platform: str) -> TemplateManifest:
     if problems:
         raise SdkBuildError(f"{path} is not a valid template description: " + "; ".join(problems),
                             hint="the template and this mobilekit version do not match; reinstall mobilekit")
-    files = tuple(TemplateFile(e["source"], e["output"], frozenset(e.get("tasks", ()))) for e in data["files"])
+    files = tuple(TemplateFile(e["source"], e["output"], frozenset(e.get("tasks", ())), frozenset(e.get("models", ())))
+                  for e in data["files"])
     return TemplateManifest(platform, root, sha256_code(root)[:16], data["description"], dict(data["paths"]), dict(data["assets"]),
                             files, {k: frozenset(v) for k, v in data["reserved_names"].items()}, dict(data["settings"]))
 
@@ -109,6 +113,9 @@ def _problems(platform: str, root: Path, data: Any) -> list[str]:
         unknown = set(entry.get("tasks", ())) - TASKS
         if unknown:
             problems.append(f"{entry['source']}: unknown tasks {sorted(unknown)}")
+        unknown = set(entry.get("models", ())) - MODELS
+        if unknown:
+            problems.append(f"{entry['source']}: unknown models {sorted(unknown)}")
     unknown = set(data.get("reserved_names", {})) - TASKS - {"*"}
     if unknown:
         problems.append(f"reserved_names has unknown keys {sorted(unknown)}")
@@ -118,7 +125,7 @@ def _problems(platform: str, root: Path, data: Any) -> list[str]:
 def write_files(manifest: TemplateManifest, context: dict[str, Any], root: Path, copy_source, environment) -> None:
     """Every file of ``manifest`` for ``context["task"]`` into ``root``: rendered by ``environment``,
     or copied through ``copy_source(path, output)`` (the platform's one-line rewrite)."""
-    for entry in manifest.files_for(context["task"]):
+    for entry in manifest.files_for(context["task"], "static" if context.get("static") else "runtime"):
         target = root / entry.output.format(**context)
         target.parent.mkdir(parents=True, exist_ok=True)
         if entry.rendered:

@@ -32,6 +32,10 @@ class BenchStage(Stage):
     SUMMARY = "time every variant on the host, count ARM64 instructions under qemu, run on a device"
 
     def skip_reason(self, config: Config) -> str | None:
+        from mobilekit.stages.static_distill import SKIP_REASON, is_static
+
+        if is_static(config):
+            return SKIP_REASON.format(what="run in an ML runtime") + " (distill records its speed)"
         if not (config.bench.host or config.bench.emulator):
             return "bench.host and bench.emulator are both false"
         if not config.convert.tflite:

@@ -37,7 +37,7 @@ def _data_parameters(config: Config) -> dict[str, Any]:
 
 # What training depends on (the LLM package's conversion and SDK code is left out: editing it must
 # not retrain a model).
-TRAINING_SOURCES = ("stages/llm.py", "compress", "scale", "data.py", "samples.py", "weights.py", "modelinfo.py",
+TRAINING_SOURCES = ("stages/llm.py", "stages/static_distill.py", "compress", "scale", "data.py", "samples.py", "weights.py", "modelinfo.py",
                     "encoder_folder.py", "llm/lora.py", "llm/distill_lm.py", "llm/chat_data.py", "llm/texts.py",
                     "llm/model_folder.py", "llm/perplexity.py", "llm/kv_decoder.py")
 
@@ -146,6 +146,10 @@ class DistillStage(Stage):
 
         if is_llm(config):
             return distill_parameters(config)
+        if config.distill.student == "static":
+            from mobilekit.stages.static_distill import static_parameters
+
+            return {**static_parameters(config), "data": _data_parameters(config)}
         d, m = config.distill, config.model
         return {
             "task": m.task,
@@ -200,6 +204,8 @@ class DistillStage(Stage):
               for name, part in (("train", corpus.train), ("validation", corpus.validation), ("test", corpus.test))}
         teacher = load_model(teacher_dir, task, attentions=d.attention_weight > 0)
         tokenizer = load_tokenizer(teacher_dir)
+        if d.student == "static":
+            return self._static(ctx, corpus, ys, labels, teacher, tokenizer)
         layers = list(d.layers) if d.layers is not None else default_layers(teacher.config.num_hidden_layers)
         neurons = None
         if d.intermediate_size is not None and d.intermediate_size < getattr(teacher.config, "intermediate_size", 0):
@@ -246,6 +252,19 @@ class DistillStage(Stage):
         evaluation_file = ctx.out_dir / "evaluation.json"
         evaluation_file.write_text(json.dumps({"task": task, **metrics}, indent=2) + "\n", encoding="utf-8")
         return StageOutput(artifacts={"model": folder, "evaluation": evaluation_file}, metadata={"model": metadata}, metrics=metrics)
+
+    def _static(self, ctx, corpus, ys, labels, teacher, tokenizer) -> StageOutput:
+        from mobilekit.compress.distill import DistillSettings
+        from mobilekit.stages.static_distill import run_static_distill, settings_for
+
+        s = settings_for(ctx.config)
+        # The teacher measured exactly as next to a transformer student.
+        settings = DistillSettings(task=s.task, layers=(), temperature=s.temperature, alpha=s.alpha, hidden_weight=0.0,
+                                   attention_weight=0.0, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+                                   max_length=s.max_length, pooling=s.pooling, normalize=s.normalize, seed=s.seed)
+        evaluation = _Evaluation(ctx, settings, [e.text for e in corpus.test], ys["test"])
+        teacher_metrics = evaluation.measure("teacher", teacher, tokenizer, ctx.inputs["teacher"])
+        return run_static_distill(ctx, corpus, ys, labels, teacher, tokenizer, evaluation, teacher_metrics)
 
     def _ship(self, ctx, teacher, student, tokenizer, teacher_dir: Path, corpus, settings, folder: Path, evaluation,
               metrics: dict, *, train_texts: list[str], train_labels, validation_labels) -> None:
@@ -449,7 +468,8 @@ def _add_summary(metrics: dict[str, Any], *, classify: bool, started: float) -> 
     shipped_key = next(k for k in ("student_compressed", "student_trimmed", "student") if k in metrics)
     shipped = metrics[shipped_key]
     metrics["shipped"] = shipped_key
-    metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / shipped.get("shipped_bytes", shipped["safetensors_bytes"]), 3)
+    size = shipped["shipped_bytes"] if "shipped_bytes" in shipped else shipped["safetensors_bytes"]
+    metrics["size_ratio"] = round(metrics["teacher"]["safetensors_bytes"] / size, 3)
     quality = "accuracy" if classify else "cosine_to_teacher_mean"
     if quality in shipped and metrics["teacher"].get(quality, 1.0):
         metrics["quality_retained"] = round(shipped[quality] / metrics["teacher"].get(quality, 1.0), 4)

@@ -41,6 +41,10 @@ class ConvertStage(Stage):
     SUMMARY = "build the TensorFlow Lite and Core ML variants"
 
     def skip_reason(self, config: Config) -> str | None:
+        from mobilekit.stages.static_distill import SKIP_REASON, is_static
+
+        if is_static(config):
+            return SKIP_REASON.format(what="convert")
         if not config.convert.tflite and not config.convert.coreml:
             return "convert.tflite and convert.coreml are both empty"
         return None

@@ -17,6 +17,11 @@ class ExportStage(Stage):
     SOURCES = ("stages/llm.py", "convert/onnx_export.py", "llm", "encoder_folder.py", "modelinfo.py", "weights.py")
     SUMMARY = "export the model to ONNX (a causal LM: to its KV-cache decoder) and check it"
 
+    def skip_reason(self, config: Config) -> str | None:
+        from mobilekit.stages.static_distill import SKIP_REASON, is_static
+
+        return SKIP_REASON.format(what="export") if is_static(config) else None
+
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         return {"model": model_ref(config)}
 

@@ -29,7 +29,10 @@ class GenerateStage(Stage):
 
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         from mobilekit.stages.llm import decoder_ref, is_llm
+        from mobilekit.stages.static_distill import is_static
 
+        if is_static(config):
+            return {"model": model_ref(config)}
         source = {"decoder": decoder_ref()} if is_llm(config) else {"onnx": ArtifactRef("export", "onnx")}
         refs = {"model": model_ref(config), "verify": ArtifactRef("verify", "results"), **source}
         if config.android.enabled:
@@ -50,9 +53,13 @@ class GenerateStage(Stage):
     def run(self, ctx: StageContext) -> StageOutput:
         from mobilekit.stages.llm import is_llm
 
+        from mobilekit.stages.static_distill import is_static
+
         config = ctx.config
-        verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
         metrics: dict[str, Any] = {}
+        if is_static(config):
+            return self._static(ctx)
+        verify = json.loads(ctx.inputs["verify"].read_text(encoding="utf-8"))
         if is_llm(config):
             from mobilekit.sdk.android.llm_generator import generate_android_llm as generate_android
             from mobilekit.sdk.ios.llm_generator import generate_ios_llm as generate_ios
@@ -79,3 +86,24 @@ class GenerateStage(Stage):
             artifacts["ios"] = ctx.out_dir / "ios"
             metrics["ios_variant"] = inputs.coreml_variant
         return StageOutput(artifacts=artifacts, metrics=metrics)
+
+    def _static(self, ctx: StageContext) -> StageOutput:
+        """The runtime-free SDKs of a static student."""
+        from mobilekit.sdk.static_inputs import build_static_sdk_inputs
+
+        config, artifacts = ctx.config, {}
+        with ctx.progress.task("computing golden vectors"):
+            inputs = build_static_sdk_inputs(config, ctx.inputs["model"])
+        if config.android.enabled:
+            from mobilekit.sdk.android.generator import generate_android
+
+            with ctx.progress.task("rendering the Android library"):
+                generate_android(inputs, ctx.out_dir / "android")
+            artifacts["android"] = ctx.out_dir / "android"
+        if config.ios.enabled:
+            from mobilekit.sdk.ios.generator import generate_ios
+
+            with ctx.progress.task("rendering the Swift package"):
+                generate_ios(inputs, ctx.out_dir / "ios")
+            artifacts["ios"] = ctx.out_dir / "ios"
+        return StageOutput(artifacts=artifacts, metrics={"model": "static", "goldens": len(inputs.output_goldens)})

@@ -58,6 +58,12 @@ class ReportStage(Stage):
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         from mobilekit.stages import model_ref
 
+        from mobilekit.stages.static_distill import is_static
+
+        if is_static(config):  # no variants: the distill evaluation and the SDKs
+            refs = {"model": model_ref(config), "distill": ArtifactRef("distill", "evaluation")}
+            refs.update({f"sdk-{p}": ArtifactRef("generate", p) for p in ("android", "ios") if getattr(config, p).enabled})
+            return refs
         refs = {"verify": ArtifactRef("verify", "results"), "model": model_ref(config)}
         refs.update(self._llm_inputs(config) if _is_llm(config) else {"onnx": ArtifactRef("export", "onnx")})
         for variant in config.convert.tflite:
@@ -137,7 +143,7 @@ def _bucket_rows(name: str, result: dict, host_models: dict, emu_variants: dict)
 
 
 def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[str, dict]) -> dict:
-    verify = json.loads(inputs["verify"].read_text(encoding="utf-8"))
+    verify = json.loads(inputs["verify"].read_text(encoding="utf-8")) if "verify" in inputs else {"variants": {}}
     bench = json.loads(inputs["bench"].read_text(encoding="utf-8")) if "bench" in inputs else None
     host_models = ((bench or {}).get("host") or {}).get("models") or {}
     emulator = ((bench or {}).get("emulator") or {})
@@ -177,7 +183,7 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
     return {
         **_header(config),
         "llm": None,
-        "model": metadata.get("onnx", {}),
+        "model": metadata.get("onnx") or _static_description(config, inputs.get("model")),
         "original_bytes": original_bytes,
         "verification": {k: v for k, v in verify.items() if k != "variants"},
         "compression": compression_section(evaluation),
@@ -185,6 +191,19 @@ def build_report_data(config: Config, inputs: dict[str, Path], metadata: dict[st
         "bench": _bench_section(bench),
         "sdks": {platform: sdk_summary(inputs[f"sdk-{platform}"]) for platform in ("android", "ios") if f"sdk-{platform}" in inputs},
     }
+
+
+def _static_description(config: Config, model_dir: Path | None) -> dict:
+    """The model table's facts for a static student (there is no ONNX description)."""
+    from mobilekit.modelinfo import tokenizer_settings
+    from mobilekit.compress.static_format import DESCRIPTION_FILE
+
+    if model_dir is None or not (model_dir / DESCRIPTION_FILE).is_file():
+        return {}
+    described = json.loads((model_dir / DESCRIPTION_FILE).read_text(encoding="utf-8"))
+    return {"task": described["task"], "model_type": "static token table", "hidden_size": described["output_dims"],
+            "sequence_length": described["sequence_length"], "labels": described.get("labels"),
+            "tokenizer": tokenizer_settings(model_dir)}
 
 
 def _header(config: Config) -> dict:

@@ -24,6 +24,12 @@ class VerifyStage(Stage):
     SOURCES = ("stages/llm.py", "verify", "runners", "mil", "llm", "variants.py", "data.py", "samples.py", "resources", "buckets.py")
     SUMMARY = "check every variant against the original: parity and task accuracy"
 
+    def skip_reason(self, config: Config) -> str | None:
+        from mobilekit.stages.static_distill import is_static
+
+        # distill measured it against the teacher; the SDK goldens check Kotlin and Swift against Python.
+        return "the static student has no converted variants to verify (distill measured it against the teacher)" if is_static(config) else None
+
     def inputs(self, config: Config) -> dict[str, ArtifactRef]:
         from mobilekit.stages.llm import decoder_ref, is_llm
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 FIXED_DATE = (1980, 2, 1, 0, 0, 0)
-STORED_SUFFIXES = (".tflite",)
+STORED_SUFFIXES = (".tflite", ".bin")  # memory-mapped assets: the model, a static model
 AAR_METADATA_PATH = "META-INF/com/android/build/gradle/aar-metadata.properties"
 AAR_METADATA = (
     "aarFormatVersion=1.0\n"

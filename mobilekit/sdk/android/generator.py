@@ -132,10 +132,11 @@ def _check_inputs(inputs: SdkInputs, template: TemplateManifest) -> None:
 
 def _model_problems(inputs: SdkInputs) -> list[tuple[type, str, str | None]]:
     problems = []
-    if inputs.tflite_model is None or not Path(inputs.tflite_model).is_file():
-        problems.append((ModelInputError, f"the TFLite model to ship ({inputs.tflite_model}) does not exist", None))
-    elif Path(inputs.tflite_model).stat().st_size == 0:
-        problems.append((ModelInputError, f"the TFLite model to ship ({inputs.tflite_model}) is empty", None))
+    what, model = ("static model", inputs.static_model) if inputs.is_static else ("TFLite model", inputs.tflite_model)
+    if model is None or not Path(model).is_file():
+        problems.append((ModelInputError, f"the {what} to ship ({model}) does not exist", None))
+    elif Path(model).stat().st_size == 0:
+        problems.append((ModelInputError, f"the {what} to ship ({model}) is empty", None))
     bad = [i for i, token in enumerate(inputs.vocab) if "\n" in token or "\r" in token]
     if bad:
         problems.append((ModelInputError, f"vocabulary token {bad[0]} contains a line break; vocab.txt cannot hold it", None))
@@ -158,6 +159,7 @@ def template_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str,
     strip_accents = s.do_lower_case if s.strip_accents is None else bool(s.strip_accents)
     return {
         **module_context(inputs, template),
+        "static_tolerance": "1e-5",
         "is_classifier": inputs.task == "text-classification",
         "labels": list(inputs.labels or []),
         "sequence_length": inputs.sequence_length,
@@ -190,8 +192,16 @@ def template_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str,
 def module_context(inputs, template: TemplateManifest) -> dict[str, Any]:
     """What every module's templates share (encoder or language model): names, paths, the TFLite file."""
     package_path = inputs.android_package.replace(".", "/")
+    static = bool(getattr(inputs, "is_static", False))
+    model_file = Path(inputs.static_model if static else inputs.tflite_model)
+    facts = template_facts(template)
+    if static:  # plain Kotlin: no interpreter to depend on
+        facts["dependencies"] = {k: v for k, v in facts["dependencies"].items() if k != "litert"}
     return {
-        **template_facts(template),
+        **facts,
+        "static": static,
+        "model_asset": template.assets["static_model" if static else "model"],
+        "model_file_sha256": sha256_file(model_file),
         "task": inputs.task,
         "project_name": inputs.project_name,
         "version": inputs.version,
@@ -202,8 +212,8 @@ def module_context(inputs, template: TemplateManifest) -> dict[str, Any]:
         "group_id": inputs.android_group_id,
         "artifact_id": inputs.android_artifact_id,
         "min_sdk": inputs.android_min_sdk,
-        "tflite_variant": inputs.tflite_variant or "unknown",
-        "tflite_sha256": sha256_file(Path(inputs.tflite_model)),
+        "tflite_variant": inputs.tflite_variant or ("static" if static else "unknown"),
+        "tflite_sha256": sha256_file(model_file),
         "asset_dir": template.path("asset_dir", package=inputs.android_package),
         "kotlin_main": template.path("kotlin_main", package_path=package_path),
         "kotlin_test": template.path("kotlin_test", package_path=package_path),
@@ -214,7 +224,7 @@ def provenance(inputs: SdkInputs, template: TemplateManifest, context: dict[str,
     """What made this module, and what the packager needs to know about it (mobilekit-sdk.json)."""
     return module_provenance(
         inputs, template, context, model={"sequence_length": inputs.sequence_length, "length_buckets": inputs.length_buckets},
-        assets=template.assets,
+        assets={**template.assets, "model": context["model_asset"]},
         goldens={"tokenization": len(inputs.tokenization_goldens), "outputs": len(inputs.output_goldens),
                  "buckets": len(inputs.bucket_goldens),
                  "fuzz": max(0, inputs.fuzz_goldens.count("\n") - 1)})
@@ -231,6 +241,7 @@ def module_provenance(inputs, template: TemplateManifest, context: dict[str, Any
         "min_sdk": inputs.android_min_sdk,
         "model": {
             "source_sha256": inputs.model_sha256,
+            "kind": "static" if context.get("static") else "tflite",
             "tflite_variant": inputs.tflite_variant,
             "tflite_sha256": context["tflite_sha256"],
             **model,
@@ -246,7 +257,7 @@ def module_provenance(inputs, template: TemplateManifest, context: dict[str, Any
             "test_resources": template.paths["test_resources"],
         },
         "assets": assets,
-        "dependencies": template.settings["dependencies"],
+        "dependencies": context["dependencies"],
         "kotlinc": template.settings["kotlinc"],
         "goldens": goldens,
     }
@@ -265,11 +276,11 @@ def environment():
 def _write_assets(inputs: SdkInputs, template: TemplateManifest, context: dict[str, Any], out_dir: Path) -> None:
     assets = out_dir / template.paths["assets_root"] / context["asset_dir"]
     assets.mkdir(parents=True)
-    shutil.copyfile(inputs.tflite_model, assets / template.assets["model"])
+    shutil.copyfile(inputs.static_model if inputs.is_static else inputs.tflite_model, assets / context["model_asset"])
     (assets / template.assets["vocab"]).write_bytes(("\n".join(inputs.vocab) + "\n").encode("utf-8"))
     write_json(assets / template.assets["labels"], list(inputs.labels or []))
     manifest = inputs.model_manifest(platform="android")
-    manifest["tflite_sha256"] = context["tflite_sha256"]
+    manifest["static_model_sha256" if inputs.is_static else "tflite_sha256"] = context["model_file_sha256"]
     manifest["template_version"] = template.version
     write_json(assets / template.assets["manifest"], manifest)
     if inputs.fuzz_goldens:

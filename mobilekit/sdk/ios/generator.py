@@ -132,6 +132,7 @@ def build_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, An
         # the lint limit grows with it so a long name never turns `swift-format lint` red.
         "line_length": 120 + max(0, len(class_name) - 20),
         "task": inputs.task,
+        "static": inputs.is_static,
         "is_classifier": inputs.task == "text-classification",
         "labels": list(inputs.labels or []),
         "normalize": bool(inputs.normalize),
@@ -200,6 +201,8 @@ def _write_resources(inputs: SdkInputs, template: TemplateManifest, context: dic
     (root / template.path("manifest", module=module)).write_text(_json(manifest), encoding="utf-8", newline="\n")
     if inputs.coreml_model is not None:
         shutil.copytree(inputs.coreml_model, root / template.path("model", module=module))
+    if inputs.is_static:
+        shutil.copyfile(inputs.static_model, root / template.path("static_model", module=module))
     goldens = root / template.path("goldens", module=module)
     goldens.parent.mkdir(parents=True, exist_ok=True)
     goldens.write_text(_json(_goldens(inputs, context["bucket_goldens"])), encoding="utf-8", newline="\n")
@@ -214,6 +217,8 @@ def _write_resources(inputs: SdkInputs, template: TemplateManifest, context: dic
         "availability": context["availability"],
         "length_buckets": context["length_buckets"],
     }
+    if inputs.is_static:
+        provenance.update(static=True, static_model_sha256=sha256_tree(inputs.static_model))
     (root / template.path("provenance", module=module)).write_text(_json(provenance), encoding="utf-8", newline="\n")
 
 

@@ -153,6 +153,10 @@ def _build_and_test(package_dir: Path, info: dict, work: Path) -> dict:
 
     started = time.monotonic()
     check = coreml_check_package(package_dir, info)
+    if info.get("static"):  # no Core ML code: the check builds the public API's client alone
+        _swift(check, ["swift", "build", *SWIFT_FLAGS], "the public API check build")
+        metrics["api_check_seconds"] = round(time.monotonic() - started, 1)
+        return metrics
     _swift(check, ["swift", "build", *SWIFT_FLAGS], "the Core ML type-check build")
     _require_coreml_code_compiled(check, module)
     metrics["coreml_check_seconds"] = round(time.monotonic() - started, 1)
@@ -235,8 +239,9 @@ def coreml_check_package(package_dir: Path, info: dict) -> Path:
     shutil.copytree(source, tree / "Sources" / module, ignore=shutil.ignore_patterns("*.mlpackage"))
     (tree / "Sources" / "Client").mkdir(parents=True)
     availability = info.get("availability", "iOS 16.0, macOS 13.0, *")
-    (tree / "Sources" / "Client" / "Client.swift").write_text(_client_source(module, class_name, info["task"], availability),
-                                                               encoding="utf-8")
+    client = _static_client_source(module, class_name, info["task"]) if info.get("static") else \
+        _client_source(module, class_name, info["task"], availability)
+    (tree / "Sources" / "Client" / "Client.swift").write_text(client, encoding="utf-8")
     resources = sorted(p.relative_to(source).as_posix() for p in (source / "Resources").iterdir()
                        if not p.name.endswith(".mlpackage")) if (source / "Resources").is_dir() else []
     (tree / "Package.swift").write_text(_check_manifest(module, resources), encoding="utf-8")
@@ -299,6 +304,29 @@ func useTheModel() async throws -> [String] {{
     let model = try await {class_name}(configuration: configuration)
     _ = model.tokenizer.encode("tokens", maxLength: {class_name}.sequenceLength)
     _ = (model.bucket(for: "tokens"), {class_name}.lengthBuckets)
+    {call}
+}}
+
+func describe(_ error: Error) -> String {{
+    (error as? {class_name}Error)?.description ?? "\\(error)"
+}}
+"""
+
+
+def _static_client_source(module: str, class_name: str, task: str) -> str:
+    """The public API of a static student's package, used from outside the module (no Core ML)."""
+    if task == "text-classification":
+        call = ('let labels: [' + class_name + '.Label] = try model.classify("A sample text.")\n'
+                '    return labels.map { "\\($0.name) \\($0.index) \\($0.probability)" }')
+    else:
+        call = ('let vector: [Float] = try model.embed("A sample text.")\n'
+                f'    return ["\\({class_name}.cosineSimilarity(vector, vector)) \\(model.dimension)"]')
+    return f"""// Check-only: the public API of {module}, used the way an app uses it.
+import {module}
+
+func useTheModel() throws -> [String] {{
+    let model = try {class_name}()
+    _ = model.tokenizer.encode("tokens", maxLength: {class_name}.sequenceLength)
     {call}
 }}
 
