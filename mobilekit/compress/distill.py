@@ -42,6 +42,9 @@ class DistillSettings:
     normalize: bool
     seed: int
     cls_weight: float = 0.0
+    # Head pruning: per student layer, the teacher heads its heads are (attention maps are
+    # matched head to head); None when the student kept every head.
+    teacher_heads: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def matches_internals(self) -> bool:
@@ -121,11 +124,14 @@ def word_state_loss(student_states, teacher_states, layers, student_pooling, tea
     return total / len(layers)
 
 
-def attention_loss(student_maps, teacher_maps, layers):
-    """MSE between attention maps; averaged over heads when the head counts differ."""
+def attention_loss(student_maps, teacher_maps, layers, teacher_heads=None):
+    """MSE between attention maps, student head j against teacher head ``teacher_heads[i][j]``
+    when heads were pruned; averaged over heads when the head counts still differ (narrower)."""
     total = 0.0
     for i, layer in enumerate(layers):
         s, t = student_maps[i], teacher_maps[layer]
+        if teacher_heads is not None:
+            t = t[:, list(teacher_heads[i])]
         if s.shape[1] != t.shape[1]:
             s, t = s.mean(1), t.mean(1)
         total = total + ((s - t) ** 2).mean()
@@ -292,7 +298,7 @@ def _step_loss(teacher, student, tokenizer, student_tokenizer, settings: Distill
             s_cls = cls_states(out.hidden_states, range(len(layers)))
             loss = loss + settings.cls_weight * cls_state_loss(projection(s_cls) if projection is not None else s_cls, t_cls)
         if want_attentions:
-            loss = loss + settings.attention_weight * attention_loss(out.attentions, t_out.attentions, layers)
+            loss = loss + settings.attention_weight * attention_loss(out.attentions, t_out.attentions, layers, settings.teacher_heads)
         return loss
 
     return step_loss

@@ -2,7 +2,8 @@
 
 A folder written here is what ``save_pretrained`` writes plus the tokenizer files copied from the
 folder the model came from (verbatim unless the vocabulary was trimmed), so `export` and the SDKs
-load it with AutoModel*/AutoTokenizer like any other checkpoint.
+load it with AutoModel*/AutoTokenizer like any other checkpoint (through
+``heads.load_pretrained`` when attention heads were pruned: config.json records their counts).
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ def load_tokenizer(folder: Path):
 
 def load_model(folder: Path, task: str, *, attentions: bool = False, **kwargs):
     """A classifier (text-classification) or a bare encoder (sentence-embedding), in eval mode.
-    ``attentions``: use eager attention, the only implementation that returns attention maps."""
+    ``attentions``: use eager attention, the only implementation that returns attention maps.
+    A head-pruned folder loads with its own per-layer head counts (``heads.load_pretrained``)."""
     from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from mobilekit.compress.heads import load_pretrained
 
     cls = AutoModelForSequenceClassification if task == "text-classification" else AutoModel
     if attentions:
         kwargs["attn_implementation"] = "eager"
     try:
-        model = cls.from_pretrained(str(folder), **kwargs)
+        model = load_pretrained(cls, folder, **kwargs)
     except (OSError, ValueError) as e:
         raise ModelInputError(f"cannot load the model in {folder}: {e}", hint="point model.path at a folder written by save_pretrained()") from e
     return model.eval()

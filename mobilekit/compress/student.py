@@ -7,7 +7,9 @@ heads, the first feed-forward neurons, the first embedding dimensions): consiste
 so the student starts as a truncated teacher rather than from noise. With a smaller
 ``intermediate_size`` each kept layer keeps the feed-forward neurons that matter most on the task
 text (structured pruning, as in Michel et al. 2019 / CoFi for heads and neurons): mean absolute
-activation times the norm of the neuron's output weights, measured on the teacher.
+activation times the norm of the neuron's output weights, measured on the teacher. With
+``heads`` each kept layer keeps the attention heads that matter most (``mobilekit.compress.heads``).
+A teacher that was itself head-pruned passes its kept layers' head counts on.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def check_layers(layers: list[int], num_layers: int) -> list[int]:
 def student_config(teacher_config, layers: list[int], hidden_size: int | None, intermediate_size: int | None = None):
     config = copy.deepcopy(teacher_config)
     config.num_hidden_layers = len(layers)
+    _keep_recorded_heads(config, teacher_config, layers, hidden_size)
     if intermediate_size is not None:
         teacher_width = getattr(teacher_config, "intermediate_size", None)
         if teacher_width is None:
@@ -72,14 +75,34 @@ def student_config(teacher_config, layers: list[int], hidden_size: int | None, i
     return config
 
 
+def _keep_recorded_heads(config, teacher_config, layers: list[int], hidden_size: int | None) -> None:
+    """A head-pruned teacher's per-layer head counts, for the layers the student keeps."""
+    from mobilekit.compress.heads import CONFIG_KEY
+
+    counts = getattr(teacher_config, CONFIG_KEY, None)
+    if counts is None:
+        return
+    if hidden_size is not None and hidden_size != teacher_config.hidden_size:
+        raise ModelInputError("the teacher's attention heads were pruned, so a narrower student cannot take its leading heads",
+                              hint="remove distill.hidden_size, or distill the teacher it was pruned from")
+    kept = [counts[layer] for layer in layers]
+    if all(count == teacher_config.num_attention_heads for count in kept):
+        delattr(config, CONFIG_KEY)  # the pruned layers were all dropped
+    else:
+        setattr(config, CONFIG_KEY, kept)
+
+
 def build_student(teacher, layers: list[int], *, hidden_size: int | None = None, intermediate_size: int | None = None,
-                  neurons: dict[int, list[int]] | None = None, seed: int = 0):
+                  neurons: dict[int, list[int]] | None = None, heads: dict[int, list[int]] | None = None, seed: int = 0):
     """A new model of the teacher's class with the kept layers' weights; returns it in eval mode.
 
     ``neurons``: per teacher layer, the feed-forward neurons to keep (ascending); without it a
-    narrower feed-forward keeps the leading ones.
+    narrower feed-forward keeps the leading ones. ``heads``: per teacher layer, the attention heads
+    to keep (ascending; of a narrower student's leading heads); without it every head stays.
     """
     import torch
+
+    from mobilekit.compress.heads import CONFIG_KEY, prune_heads, shrink_to_counts
 
     layers = check_layers(layers, teacher.config.num_hidden_layers)
     config = student_config(teacher.config, layers, hidden_size, intermediate_size)
@@ -88,6 +111,8 @@ def build_student(teacher, layers: list[int], *, hidden_size: int | None = None,
     if getattr(teacher, "pooler", "absent") is None:
         kwargs["add_pooling_layer"] = False  # a bare encoder saved without a pooler
     student = type(teacher)(config, **kwargs)
+    if getattr(config, CONFIG_KEY, None) is not None:
+        shrink_to_counts(student, getattr(config, CONFIG_KEY))  # the head-pruned teacher's shapes
     teacher_state = teacher.state_dict()
     state = {}
     for key, tensor in student.state_dict().items():
@@ -102,6 +127,8 @@ def build_student(teacher, layers: list[int], *, hidden_size: int | None = None,
             value = value[tuple(slice(0, size) for size in tensor.shape)]
         state[key] = value.clone()
     student.load_state_dict(state)
+    if heads is not None:
+        prune_heads(student, {i: heads[layer] for i, layer in enumerate(layers)})
     return student.eval()
 
 

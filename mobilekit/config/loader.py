@@ -264,7 +264,8 @@ def _check_static_student(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: distill.student = \"static\" is for encoders (text-classification, sentence-embedding)",
                           hint="a causal language model cannot be a static table; remove distill.student")
     clashing = [key for key, value in (("trim_vocabulary", d.trim_vocabulary), ("hidden_size", d.hidden_size),
-                                       ("intermediate_size", d.intermediate_size), ("layers", d.layers)) if value not in (None, False)]
+                                       ("intermediate_size", d.intermediate_size), ("layers", d.layers), ("heads", d.heads))
+                if value not in (None, False)]
     if d.embedding_table == "kmeans":
         clashing.append("embedding_table = \"kmeans\"")
     if clashing:
@@ -377,6 +378,9 @@ def _check_generation(config: Config, where: str) -> None:
     if config.distill.hidden_size is not None:
         raise ConfigError(f"{where}: distill.hidden_size is not supported for text-generation",
                           hint="a causal LM student keeps the teacher's width; shrink it with distill.layers and distill.intermediate_size")
+    if config.distill.heads is not None:
+        raise ConfigError(f"{where}: distill.heads is not supported for text-generation",
+                          hint="attention-head pruning is for encoders; shrink a causal LM with distill.layers and distill.intermediate_size")
     bench = config.bench
     if (bench.host or bench.emulator) and bench.prompt_tokens + bench.decode_tokens > gen.context_length:
         raise ConfigError(

@@ -112,6 +112,7 @@ class DistillConfig:
     layers: tuple[int, ...] | None = option(None, "Teacher layers the student keeps (0-based); default every other one, ending with the last (text-generation: half the depth, dropping one contiguous block of middle layers).", kind="list[int]")
     hidden_size: int | None = option(None, "Student hidden size, smaller than the teacher's and a multiple of its head size (default: the teacher's).", kind="int", min=8)
     intermediate_size: int | None = option(None, "Student feed-forward width; each kept layer keeps the teacher's most important neurons on the training text (default: the teacher's width).", kind="int", min=1)
+    heads: int | None = option(None, "Encoders: attention heads each kept layer keeps, the ones that matter most on the training text (Michel et al. 2019: gradient of the loss with respect to a gate on each head); the others are cut out of the weights (default: every head).", kind="int", min=1)
     temperature: float = option(2.0, "Softmax temperature of the soft-target loss.", kind="float", min=0.1, max=100.0)
     alpha: float = option(0.5, "Weight of the soft-target loss (1 - alpha goes to the hard labels).", kind="float", min=0.0, max=1.0)
     hidden_weight: float = option(0.0, "Weight of the hidden-state matching loss (MSE to the teacher's kept layers, TinyBERT-style).", kind="float", min=0.0, max=1000.0)

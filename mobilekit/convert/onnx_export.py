@@ -63,12 +63,15 @@ def _load_wrapper(model_dir: Path, *, task: str, pooling: str, normalize: bool, 
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
+    from mobilekit.compress.heads import load_pretrained
+
     info = inspect_model_folder(model_dir)
     cls = AutoModelForSequenceClassification if task == "text-classification" else AutoModel
     try:
         # Eager attention: an additive float mask, the same graph shape for every export (sdpa
-        # paths may drop the mask when traced with an all-ones example).
-        model = cls.from_pretrained(model_dir, attn_implementation="eager")
+        # paths may drop the mask when traced with an all-ones example). A head-pruned student
+        # loads with its per-layer head counts.
+        model = load_pretrained(cls, model_dir, attn_implementation="eager")
     except (OSError, ValueError) as e:
         raise ModelInputError(f"transformers cannot load {model_dir}: {e}") from e
     model.eval()

@@ -20,7 +20,7 @@ from mobilekit.scale.compute import precision_parameter
 from mobilekit.scale.dispatch import Trainer
 from mobilekit.stages.base import SOURCE, ArtifactRef, Stage, StageContext, StageOutput, register_stage
 
-NEURON_SAMPLE = 1024  # training texts that rank the teacher's feed-forward neurons
+NEURON_SAMPLE = 1024  # training texts that rank the teacher's feed-forward neurons and attention heads
 
 
 def _data_parameters(config: Config) -> dict[str, Any]:
@@ -156,6 +156,7 @@ class DistillStage(Stage):
             "layers": list(d.layers) if d.layers is not None else "every other",
             "hidden_size": d.hidden_size,
             "intermediate_size": d.intermediate_size,
+            "heads": d.heads,
             "temperature": d.temperature,
             "alpha": d.alpha,
             "hidden_weight": d.hidden_weight,
@@ -184,7 +185,7 @@ class DistillStage(Stage):
         from mobilekit.compress.corpus import label_ids, load_corpus
         from mobilekit.compress.distill import DistillSettings, distill
         from mobilekit.compress.folders import load_model, load_tokenizer
-        from mobilekit.compress.student import build_student, choose_neurons, default_layers, neuron_importance
+        from mobilekit.compress.student import build_student, default_layers
 
         from mobilekit.stages.llm import is_llm, run_distill
 
@@ -207,19 +208,16 @@ class DistillStage(Stage):
         if d.student == "static":
             return self._static(ctx, corpus, ys, labels, teacher, tokenizer)
         layers = list(d.layers) if d.layers is not None else default_layers(teacher.config.num_hidden_layers)
-        neurons = None
-        if d.intermediate_size is not None and d.intermediate_size < getattr(teacher.config, "intermediate_size", 0):
-            with ctx.progress.task("ranking the teacher's feed-forward neurons"):
-                importance = neuron_importance(teacher, tokenizer, [e.text for e in corpus.train[:NEURON_SAMPLE]], layers,
-                                               config.model.sequence_length)
-            neurons = choose_neurons(importance, d.intermediate_size)
+        neurons = _chosen_neurons(ctx, teacher, tokenizer, corpus, layers)
+        heads = _chosen_heads(ctx, teacher, tokenizer, corpus, layers, ys["train"])
         student = build_student(teacher, layers, hidden_size=d.hidden_size, intermediate_size=d.intermediate_size,
-                                neurons=neurons, seed=config.data.seed)
+                                neurons=neurons, heads=heads, seed=config.data.seed)
         settings = DistillSettings(
             task=task, layers=tuple(layers), temperature=d.temperature, alpha=d.alpha, hidden_weight=d.hidden_weight,
             attention_weight=d.attention_weight, epochs=d.epochs, batch_size=d.batch_size, learning_rate=d.learning_rate,
             max_length=config.model.sequence_length, pooling=config.model.pooling, normalize=config.model.normalize,
             seed=config.data.seed, cls_weight=d.cls_weight,
+            teacher_heads=tuple(tuple(heads[layer]) for layer in layers) if heads is not None else None,
         )
         # Augmented copies join the training text as unlabelled transfer text (soft targets only).
         augmented = augment_texts([e.text for e in corpus.train], d.augment, seed=config.data.seed, mask_token=tokenizer.mask_token)
@@ -235,12 +233,15 @@ class DistillStage(Stage):
             "layers": layers,
             "hidden_size": student.config.hidden_size,
             "intermediate_size": getattr(student.config, "intermediate_size", None),
+            "attention_heads": _attention_heads(student),
             "splits": {**corpus.sizes(), "augmented": len(augmented)},
             "epochs": [_epoch(record, "validation_accuracy" if classify else "validation_cosine") for record in result.history],
             "best_epoch": result.best_epoch,
             "test_source": corpus.source,
             "teacher": evaluation.measure("teacher", teacher, tokenizer, teacher_dir),
         }
+        if heads is not None:  # which teacher heads each kept layer kept, in the order of "layers"
+            metrics["heads_kept"] = [heads[layer] for layer in layers]
         folder = ctx.out_dir / "model"
         self._ship(ctx, teacher, student, tokenizer, teacher_dir, corpus, settings, folder, evaluation, metrics,
                    train_texts=train_texts, train_labels=train_labels, validation_labels=ys["validation"])
@@ -390,6 +391,51 @@ class DistillStage(Stage):
             for k, v in tokenization_changes(tokenizer, trimmed, evaluation.texts).items()
         }
         return measured
+
+
+def _chosen_neurons(ctx: StageContext, teacher, tokenizer, corpus, layers: list[int]) -> dict[int, list[int]] | None:
+    """With a narrower ``distill.intermediate_size``: each kept layer's most important feed-forward neurons."""
+    from mobilekit.compress.student import choose_neurons, neuron_importance
+
+    d = ctx.config.distill
+    if d.intermediate_size is None or d.intermediate_size >= getattr(teacher.config, "intermediate_size", 0):
+        return None
+    with ctx.progress.task("ranking the teacher's feed-forward neurons"):
+        importance = neuron_importance(teacher, tokenizer, [e.text for e in corpus.train[:NEURON_SAMPLE]], layers,
+                                       ctx.config.model.sequence_length)
+    return choose_neurons(importance, d.intermediate_size)
+
+
+def _chosen_heads(ctx: StageContext, teacher, tokenizer, corpus, layers: list[int], train_labels) -> dict[int, list[int]] | None:
+    """With ``distill.heads``: each kept layer's most important attention heads, measured on the
+    teacher (as the neurons are); None when every head stays."""
+    from mobilekit.compress.heads import check_head_count, choose_heads, head_importance, student_head_counts
+    from mobilekit.compress.student import check_layers
+
+    d, model = ctx.config.distill, ctx.config.model
+    if d.heads is None:
+        return None
+    counts = student_head_counts(teacher, check_layers(layers, teacher.config.num_hidden_layers), d.hidden_size)
+    check_head_count(d.heads, counts)
+    if all(count == d.heads for count in counts):
+        return None  # nothing to cut
+    sample = corpus.train[:NEURON_SAMPLE]
+    with ctx.progress.task("ranking the teacher's attention heads"):
+        importance = head_importance(teacher, tokenizer, [e.text for e in sample], layers, model.sequence_length, task=model.task,
+                                     labels=train_labels[: len(sample)] if train_labels is not None else None,
+                                     pooling=model.pooling, seed=ctx.config.data.seed)
+    # A narrower student has only the teacher's leading heads: each layer chooses among those.
+    return choose_heads({layer: importance[layer][:count] for layer, count in zip(layers, counts)}, d.heads)
+
+
+def _attention_heads(student) -> list[int] | None:
+    """The student's attention heads per layer (None for a layout head pruning does not know)."""
+    from mobilekit.compress.heads import head_counts
+
+    try:
+        return head_counts(student)
+    except ModelInputError:
+        return None
 
 
 class _Evaluation:

@@ -37,7 +37,8 @@ def needs_texts(config: Config) -> bool:
 @register_stage
 class ConvertStage(Stage):
     NAME = "convert"
-    SOURCES = ("stages/llm.py", "convert", "llm", "mil", "variants.py", "samples.py", "buckets.py")
+    SOURCES = ("stages/llm.py", "convert", "llm", "mil", "variants.py", "samples.py", "buckets.py", "compress/heads.py",
+               "compress/embedding_table.py")  # the last two: _load_wrapper builds the model with them
     SUMMARY = "build the TensorFlow Lite and Core ML variants"
 
     def skip_reason(self, config: Config) -> str | None:

@@ -14,7 +14,9 @@ CHECK_TEXTS = 8  # texts the export is checked on here; `verify` does the full j
 @register_stage
 class ExportStage(Stage):
     NAME = "export"
-    SOURCES = ("stages/llm.py", "convert/onnx_export.py", "llm", "encoder_folder.py", "modelinfo.py", "weights.py")
+    # compress/heads.py: the loader a head-pruned student goes through.
+    SOURCES = ("stages/llm.py", "convert/onnx_export.py", "llm", "encoder_folder.py", "modelinfo.py", "weights.py",
+               "compress/heads.py", "compress/embedding_table.py")  # _load_wrapper builds the model with these
     SUMMARY = "export the model to ONNX (a causal LM: to its KV-cache decoder) and check it"
 
     def skip_reason(self, config: Config) -> str | None:

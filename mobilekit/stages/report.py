@@ -268,6 +268,8 @@ def compression_section(evaluation: dict | None) -> dict | None:
         "rows": rows,
         "layers": evaluation.get("layers"),
         "hidden_size": evaluation.get("hidden_size"),
+        "attention_heads": evaluation.get("attention_heads"),
+        "heads_kept": evaluation.get("heads_kept"),  # only when distill.heads cut some
         "training": {key: splits.get(key) for key in ("train", "train_labelled", "validation", "test", "augmented")},
         "epoch_count": len(epochs) or None,
         "best_epoch": evaluation.get("best_epoch"),

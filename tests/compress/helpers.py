@@ -33,6 +33,23 @@ def make_deep_tiny_classifier(folder: Path, *, layers: int = 4, seed: int = 0) -
     return folder
 
 
+def make_multihead_tiny(folder: Path, *, task: str = "text-classification", heads: int = 4, layers: int = 2,
+                        architecture: str = "bert", seed: int = 0) -> Path:
+    """The tiny model of tests.tiny_models with ``heads`` heads per layer (hidden 32: heads of
+    32 / heads) and ``layers`` layers, random weights (seeded): room to prune heads."""
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    make_tiny_bert(folder, task=task, labels=NAMES if task == "text-classification" else None, seed=seed,
+                   architecture=architecture)
+    config = AutoConfig.from_pretrained(folder)
+    config.num_attention_heads, config.num_hidden_layers = heads, layers
+    torch.manual_seed(seed)
+    cls = AutoModelForSequenceClassification if task == "text-classification" else AutoModel
+    cls.from_config(config).save_pretrained(folder)
+    return folder
+
+
 def write_project(root: Path, **sections) -> Path:
     base = {"project": {"name": "Tiny sentiment"}, "model": {"path": "model", "task": "text-classification", "sequence_length": 16}}
     for section, table in sections.items():

@@ -24,6 +24,9 @@ def test_defaults_are_cpu_friendly_and_documented(project, tmp_path):
         ({"finetune": {"max_train_samples": 0}}, "finetune.max_train_samples = 0 is invalid: must be at least 1"),
         ({"model": {"task": "sentence-embedding"}, "distill": {"enabled": True, "hidden_size": 128}},
          "distill.hidden_size = 128 is only supported for text-classification"),
+        ({"distill": {"heads": 0}}, "distill.heads = 0 is invalid: must be at least 1"),
+        ({"model": {"task": "text-generation"}, "distill": {"enabled": True, "heads": 2}},
+         "distill.heads is not supported for text-generation"),
     ],
 )
 def test_bad_values_name_the_key(project, tmp_path, sections, message):

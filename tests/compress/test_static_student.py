@@ -157,6 +157,7 @@ def test_a_static_embedder_matches_the_teacher_space(tmp_path):
 @pytest.mark.parametrize("distill, model, message", [
     ({"enabled": True, "student": "static", "trim_vocabulary": True}, {}, "no layers to shape"),
     ({"enabled": True, "student": "static", "embedding_table": "kmeans"}, {}, "no layers to shape"),
+    ({"enabled": True, "student": "static", "heads": 2}, {}, "no layers to shape"),
     ({"enabled": False, "student": "static"}, {}, "distill.enabled = false"),
     ({"enabled": True, "static_dimensions": 8}, {}, "distill.student is 'transformer'"),
 ])

@@ -124,6 +124,13 @@ def test_section_with_every_key_missing_renders_dashes():
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
 
 
+def test_section_names_the_attention_heads_when_heads_were_cut():
+    section = compression_section({"teacher": {}, "student": {}, "layers": [1, 3], "attention_heads": [2, 3], "heads_kept": [[0, 2], [0, 1, 3]]})
+    assert "Layers kept: 1, 3 of the teacher's (counted from 0), attention heads per layer 2, 3." in _render(section)
+    uncut = compression_section({"teacher": {}, "student": {}, "layers": [1], "attention_heads": [4]})
+    assert "attention heads" not in _render(uncut)
+
+
 def _render(compression: dict) -> str:
     """The report template with nothing but the compression section filled in."""
     from mobilekit.templating import environment
