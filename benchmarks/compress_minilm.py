@@ -8,6 +8,9 @@ Not a test: it runs the real pipeline stages on real weights and data and prints
       and `verify` it, which measures the int8 file's size and accuracy on the same test split.
   --task sentence-embedding: `distill` the encoder itself on the sentences as unlabelled text
       (no labels) and measure the cosine to the teacher's embeddings on held-out sentences.
+  --student static: distill a static student instead (a token table averaged over the text;
+      --static-dimensions, --static-sif, --static-train-table); benchmarks/static_speed.py times
+      its generated Kotlin.
 
 The teacher is cached by the pipeline's manifest in <work>/build: rerunning with other distill
 settings only redoes the distillation.
