@@ -4,9 +4,11 @@ A variant is one converted model: a format (``tflite`` or ``coreml``; the ``onnx
 source encoders are converted from, not a variant), a name within that format (``dynamic-int8``), and from those
 its artifact key (``tflite-dynamic-int8``: the stage artifact, the manifest, verify's and the
 report's JSON keys, the SDKs' choice) and its file name (``model_dynamic_int8.tflite``). Each
-entry also says how it is made (compute precision, weight quantization and bits), which tolerance
-family verify and the ARM comparisons judge it by, whether it needs calibration text, and which
-kinds of model (encoders, text generation) can have it, and whether it is in their default list.
+entry also says how it is made (compute precision, weight quantization and bits, and the
+word-embedding table's bits where they differ: the mixed-precision ``*-int4emb`` variants), which
+tolerance family verify and the ARM comparisons judge it by, whether it needs calibration text,
+the Core ML deployment target it needs when that is above iOS 16, and which kinds of model
+(encoders, text generation) can have it, and whether it is in their default list.
 
 The config schema, the loader's checks, every stage, the converters (and their child-process
 drivers), verify, bench and both SDKs read this table; adding a variant is one ``Variant`` entry
@@ -53,6 +55,10 @@ INT4 = "int4"  # text generation: block-wise int4 weights
 INT8 = "int8"  # coreml: int8 weights, float16 compute
 PALETTIZE6 = "palettize6"  # coreml: 64-entry k-means lookup table per weight
 PALETTIZE4 = "palettize4"  # coreml: 16-entry lookup table
+# Mixed precision, encoders: the layers int8, the word-embedding table int4 (by far its largest
+# weight: MiniLM's 30522 x 384 table is half of its dynamic-int8 file). Opt-in, never a default.
+DYNAMIC_INT8_INT4_EMBEDDING = "dynamic-int8-int4emb"  # tflite: dynamic-int8 + int4 blockwise table
+INT8_INT4_EMBEDDING = "int8-int4emb"  # coreml: int8 + int4 blockwise table (iOS 18)
 
 # -- tolerance families --------------------------------------------------------------------------
 # Which budget a variant is judged by, named after what its weights/activations lose. Every
@@ -102,6 +108,8 @@ class Variant:
     quantization: str | None = None  # how the weights are made smaller; None: stored as computed
     bits: int | None = None  # weight bits after quantization (None: float)
     needs_calibration: bool = False  # needs real task text (full-integer activation ranges)
+    embedding_bits: int | None = None  # the word-embedding table's bits when they differ from ``bits``
+    coreml_target: str | None = None  # Core ML: the deployment target the program needs, when above iOS 16
 
     @property
     def key(self) -> str:
@@ -139,6 +147,8 @@ REGISTRY: tuple[Variant, ...] = (
     Variant(TFLITE, DYNAMIC_INT8, FAMILY_INT8_WEIGHTS, _BOTH, defaults=_BOTH, quantization="int8-dynamic", bits=8),
     Variant(TFLITE, FULL_INT8, FAMILY_INT8_FULL, (ENCODER,), defaults=(ENCODER,), quantization="int8-static", bits=8,
             needs_calibration=True),
+    Variant(TFLITE, DYNAMIC_INT8_INT4_EMBEDDING, FAMILY_INT4_WEIGHTS, (ENCODER,), quantization="int8-dynamic",
+            bits=8, embedding_bits=4),
     Variant(TFLITE, INT4, FAMILY_INT4_WEIGHTS, (GENERATION,), defaults=(GENERATION,), quantization="int4-blockwise", bits=4),
     # Core ML (ML programs; every compressed variant computes in float16).
     Variant(COREML, FLOAT16, FAMILY_FLOAT16, _BOTH, defaults=_BOTH, precision=FLOAT16),
@@ -146,8 +156,15 @@ REGISTRY: tuple[Variant, ...] = (
     Variant(COREML, INT8, FAMILY_INT8_WEIGHTS, _BOTH, precision=FLOAT16, quantization="int8", bits=8),
     Variant(COREML, PALETTIZE6, FAMILY_INT8_WEIGHTS, (ENCODER,), precision=FLOAT16, quantization="palettize", bits=6),
     Variant(COREML, PALETTIZE4, FAMILY_INT4_WEIGHTS, _BOTH, precision=FLOAT16, quantization="palettize", bits=4),
+    # int4 storage (constexpr_blockwise_shift_scale with int4 data) exists from iOS 18 on.
+    Variant(COREML, INT8_INT4_EMBEDDING, FAMILY_INT4_WEIGHTS, (ENCODER,), precision=FLOAT16, quantization="int8",
+            bits=8, embedding_bits=4, coreml_target="iOS18"),
     Variant(COREML, INT4, FAMILY_INT4_WEIGHTS, (GENERATION,), precision=FLOAT16, quantization="int4", bits=4),
 )
+
+# TFLite variants only the litert-torch route (ai-edge-quantizer) makes: the onnx2tf route's
+# TFLiteConverter quantizes every weight alike, it has no recipe per tensor.
+LITERT_TORCH_ONLY = (DYNAMIC_INT8_INT4_EMBEDDING,)
 
 _BY_KEY = {v.key: v for v in REGISTRY}
 _BY_FORMAT_NAME = {(v.format, v.name): v for v in REGISTRY}

@@ -20,7 +20,9 @@ Why int8 rows by default, measured on MiniLM-L6's 30522 x 384 table (``benchmark
 the tail rows back with mean cosine 0.66, a rank-64 factorization of the tail (13.2 MB) 0.70,
 int4 rows with a scale per row (11.5 MB) 0.991. The token embeddings of a trained BERT are not
 clustered and not low-rank; per-row scalar quantization is what keeps them. int4 rows would halve
-the bytes again, but TFLite has no int4 gather in a float graph, so the rows are stored as int8.
+the bytes again, but the gathers here cannot read int4 (LiteRT's GATHER copies raw elements), so
+the rows are stored as int8; an int4 table is a convert-time variant instead (LiteRT's
+EMBEDDING_LOOKUP and Core ML read int4 tables: ``mobilekit.convert.embedding_int4``).
 
 Either way the graph is gathers and a multiply that every converter keeps as such (ONNX Gather,
 TFLite GATHER/EMBEDDING_LOOKUP and CAST, MIL gather). On disk the model folder stays an ordinary

@@ -332,9 +332,15 @@ def _check_variants_for_task(config: Config, where: str) -> None:
     for variant in config.convert.tflite:
         if variant not in allowed_tflite:
             why = (f"{_v.FULL_INT8} calibrates activations once, which a KV cache's growing range does not survive; "
-                   f"use {_v.DYNAMIC_INT8} or {_v.INT4}" if llm else f"{_v.INT4} is block-wise weight quantization for text-generation models")
+                   f"use {_v.DYNAMIC_INT8} or {_v.INT4}" if variant == _v.FULL_INT8 else
+                   f"{variant} is for encoders; use {_v.DYNAMIC_INT8} or {_v.INT4}" if llm else
+                   f"{_v.INT4} is block-wise weight quantization for text-generation models")
             raise ConfigError(f"{where}: convert.tflite = {list(config.convert.tflite)} has {variant!r}, not available for {config.model.task}",
                               hint=f"{why}; valid here: {', '.join(allowed_tflite)}")
+    if only := [v for v in config.convert.tflite if v in _v.LITERT_TORCH_ONLY]:
+        if config.convert.tflite_route != "litert-torch":
+            raise ConfigError(f"{where}: convert.tflite has {', '.join(map(repr, only))}, which only the litert-torch route makes",
+                              hint='set convert.tflite_route = "litert-torch" (the default), or remove it from convert.tflite')
     if not llm:
         for variant in config.convert.coreml:
             if variant not in _v.names(_v.COREML, kind):

@@ -157,9 +157,9 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class ConvertConfig:
-    tflite: tuple[str, ...] = option(DERIVED, "TensorFlow Lite variants to build; default all, full-int8 only when there is calibration text.", kind="list[choice]", choices=TFLITE_VARIANTS)
+    tflite: tuple[str, ...] = option(DERIVED, "TensorFlow Lite variants to build; default all but the opt-in ones (dynamic-int8-int4emb: int8 layers with an int4 word-embedding table, litert-torch route only; float16 for text-generation), full-int8 only when there is calibration text.", kind="list[choice]", choices=TFLITE_VARIANTS)
     tflite_route: str = option("litert-torch", "How TFLite models are made: torch -> TFLite directly (litert-torch, measured 18x faster on MiniLM at equal parity; docs/tflite_routes.md) or ONNX -> onnx2tf.", kind="choice", choices=TFLITE_ROUTES)
-    coreml: tuple[str, ...] = option(list(COREML_DEFAULT), "Core ML variants to build.", kind="list[choice]", choices=COREML_VARIANTS)
+    coreml: tuple[str, ...] = option(list(COREML_DEFAULT), "Core ML variants to build (int8-int4emb: int8 with an int4 word-embedding table, iOS 18 / macOS 15).", kind="list[choice]", choices=COREML_VARIANTS)
     coreml_length_buckets: bool = option(True, "Give the Core ML model the length buckets too: a multifunction package with a function per bucket, which needs iOS 18 / macOS 15. false: one function at sequence_length, iOS 16 / macOS 13.", kind="bool")
     calibration_samples: int = option(64, "Task samples used to calibrate full-integer int8.", kind="int", min=1, max=10000)
 

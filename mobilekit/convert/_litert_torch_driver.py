@@ -4,7 +4,8 @@
 
 Never imported by mobilekit itself (``mobilekit.convert.litert_torch`` starts it). It imports
 only mobilekit's light modules (``onnx_export`` for the torch wrapper, ``tflite`` for the shared
-constants, ``variants`` for the variant names) plus torch, transformers, litert_torch, ai_edge_quantizer and ai_edge_litert, all from
+constants, ``variants`` for the variant names, ``embedding_int4`` for the int4 table's blocks,
+``compress.embedding_table`` to tell an int8-rows table, ``errors``) plus torch, transformers, litert_torch, ai_edge_quantizer and ai_edge_litert, all from
 its own environment. The request (JSON) holds: model_dir, task, sequence_length, length_buckets
 (optional; default [sequence_length]), pooling, normalize, outputs {variant: path},
 calibration_npz (or null), work_dir, result.
@@ -29,6 +30,12 @@ quantized weights separately):
                 route); the op that produces the model output is left in float, so the output
                 stays float32 like the other variants and loses no precision to an int8 step;
                 EMBEDDING_LOOKUP tables int8 as in dynamic-int8 (static_wi8_ai8 would keep them float32).
+  dynamic-int8-int4emb  dynamic-int8's recipe, then the word-embedding table (the largest
+                EMBEDDING_LOOKUP table) symmetric int4 in blocks of a row (``embedding_int4``). A
+                student whose table is int8 rows (``compress.embedding_table``) gathers it with a
+                GATHER + CAST that the quantizer cannot make int4, so this variant is made from a
+                second float model that looks up the folder's dense table (its exact
+                reconstruction), guarded against torch like the first.
 full-int8 calibrates every signature on every calibration row cut to its length. The float32 model's every signature is also run against the torch
 wrapper on a few probe rows cut to its length (the guard figure in the result, the worst over the
 signatures; the parent judges it).
@@ -43,8 +50,10 @@ import time
 from pathlib import Path
 
 from mobilekit.buckets import signatures
-from mobilekit.convert.tflite_buffers import deduplicate_buffers, float16_biases
-from mobilekit.variants import DYNAMIC_INT8, FLOAT16, FLOAT32, FULL_INT8
+from mobilekit.convert.embedding_int4 import block_size
+from mobilekit.convert.tflite_buffers import deduplicate_buffers, float16_biases, lookup_tables
+from mobilekit.errors import ConversionError
+from mobilekit.variants import DYNAMIC_INT8, DYNAMIC_INT8_INT4_EMBEDDING, FLOAT16, FLOAT32, FULL_INT8
 
 
 def _named_module(wrapper, input_names: list[str], output_name: str):
@@ -233,8 +242,68 @@ def _full_int8(float_bytes: bytes, calibration, input_names: list[str], buckets:
     return rewritten
 
 
-def _write_variants(float_path: Path, outputs: dict, calibration, input_names, buckets, timings: dict) -> int:
-    """Every requested variant from the float32 model; returns the full-int8 mask rewrite count."""
+def word_table_lookups(data: bytes) -> tuple[list[str], int]:
+    """(output tensor names of every EMBEDDING_LOOKUP reading the largest lookup table, that table's
+    row length): the word embeddings, in every signature. ([], 0) when the model has no lookup."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(bytearray(data), 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    lookups = []  # (table elements, row length, output name)
+    for g in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(g)
+        for o in range(subgraph.OperatorsLength()):
+            op = subgraph.Operators(o)
+            if codes[op.OpcodeIndex()] != schema.BuiltinOperator.EMBEDDING_LOOKUP:
+                continue
+            shape = subgraph.Tensors(op.Inputs(1)).ShapeAsNumpy()
+            lookups.append((int(np.prod(shape)), int(np.prod(shape[1:])),
+                            subgraph.Tensors(op.Outputs(0)).Name().decode()))
+    if not lookups:
+        return [], 0
+    largest = max(size for size, _, _ in lookups)
+    chosen = [(row, name) for size, row, name in lookups if size == largest]
+    return sorted({name for _, name in chosen}), chosen[0][0]
+
+
+def int4_embedding_recipe(float_bytes: bytes) -> list[dict]:
+    """dynamic-int8's recipe, with the word-embedding lookups' table int4 in blocks of a row (later
+    recipe entries win for the ops they match). The recipe entry is ai-edge-quantizer's dynamic
+    int4 config, which its policy allows for EMBEDDING_LOOKUP channelwise and blockwise."""
+    import re
+
+    from ai_edge_quantizer import recipe as aeq_recipe
+
+    names, row_length = word_table_lookups(float_bytes)
+    if not names:
+        raise ConversionError("the model has no EMBEDDING_LOOKUP, so there is no word-embedding table to store int4",
+                              hint="convert the model's other variants (dynamic-int8 keeps every weight int8)")
+    block = block_size(row_length)
+    weight = {"num_bits": 4, "symmetric": True, "dtype": "INT",
+              "granularity": f"BLOCKWISE_{block}" if block else "CHANNELWISE"}
+    table = {"operation": "EMBEDDING_LOOKUP", "algorithm_key": "min_max_uniform_quantize",
+             "op_config": {"weight_tensor_config": weight, "compute_precision": "INTEGER", "explicit_dequantize": False}}
+    return list(aeq_recipe.dynamic_legacy_wi8_afp32()) + [{**table, "regex": "^" + re.escape(name) + ";$"}
+                                                          for name in names]
+
+
+def _check_int4_table(path: Path) -> None:
+    """The quantizer falls back to no quantization for a config its policy refuses: make sure the
+    largest lookup table really came out int4."""
+    table = lookup_tables(path)[0]
+    print(f"{path.name}: word-embedding table {table['shape']} {table['type']}, block {table['block_size'] or 'row'}",
+          flush=True)
+    if table["type"] != "INT4":
+        raise ConversionError(f"ai-edge-quantizer left the word-embedding table {table['type']}, not INT4",
+                              hint="this ai-edge-quantizer may not allow int4 EMBEDDING_LOOKUP; see the log")
+
+
+def _write_variants(float_path: Path, outputs: dict, calibration, input_names, buckets, timings: dict,
+                    dense_table_path: Path | None = None) -> int:
+    """Every requested variant from the float32 model (the int4 table one from ``dense_table_path``
+    when given); returns the full-int8 mask rewrite count."""
     from ai_edge_quantizer import recipe as aeq_recipe
 
     float_bytes = float_path.read_bytes()
@@ -251,8 +320,50 @@ def _write_variants(float_path: Path, outputs: dict, calibration, input_names, b
             _quantize(float_bytes, aeq_recipe.dynamic_legacy_wi8_afp32(), out_path, shared=len(buckets) > 1)
         elif variant == FULL_INT8:
             rewritten = _full_int8(float_bytes, calibration, input_names, buckets, out_path)
+        elif variant == DYNAMIC_INT8_INT4_EMBEDDING:
+            source = dense_table_path.read_bytes() if dense_table_path else float_bytes
+            _quantize(source, int4_embedding_recipe(source), out_path, shared=len(buckets) > 1)
+            _check_int4_table(out_path)
         timings[variant] = time.monotonic() - t
     return rewritten
+
+
+def _float_model(request: dict, calibration, path: Path, timings: dict, *, attach_table: bool = True,
+                 label: str = "") -> dict:
+    """The request's model as a float32 .tflite at ``path`` (one signature per bucket), every
+    signature guarded against the torch wrapper: {input_names, output_name, guard, reference_max}.
+    ``attach_table=False``: a compressed embedding table's dense reconstruction is looked up
+    instead of the table itself. ``label`` suffixes the timing keys."""
+    from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
+
+    task, seq = request["task"], int(request["sequence_length"])
+    buckets = _buckets(request)
+    t = time.monotonic()
+    wrapper, info = _load_wrapper(Path(request["model_dir"]), task=task, pooling=request["pooling"],
+                                  normalize=request["normalize"], attach_table=attach_table)
+    output_name, input_names = output_name_for(task), list(info.input_names)
+    module = _named_module(wrapper, input_names, output_name)
+    probe = _probe_rows(input_names, seq, calibration)
+    timings["load" + label] = time.monotonic() - t
+
+    t = time.monotonic()
+    _convert_float(module, probe, input_names, buckets, path)
+    timings["convert" + label] = time.monotonic() - t
+    print(f"converted to {path} ({len(buckets)} signature(s)) in {timings['convert' + label]:.1f} s", flush=True)
+    guard, reference_max = _guard(module, output_name, probe, input_names, buckets, path)
+    return {"input_names": input_names, "output_name": output_name, "guard": guard, "reference_max": reference_max}
+
+
+def _buckets(request: dict) -> list[int]:
+    return [int(b) for b in request.get("length_buckets") or [int(request["sequence_length"])]]
+
+
+def _looks_up_int8_rows(model_dir: Path) -> bool:
+    """Whether the folder's compressed embedding table is int8 rows (gathered, then cast)."""
+    from mobilekit.compress.embedding_table import INT8_ROWS, EmbeddingTable
+
+    table = EmbeddingTable.load(model_dir)
+    return table is not None and table.method == INT8_ROWS
 
 
 def main(request_path: str) -> int:
@@ -264,37 +375,28 @@ def main(request_path: str) -> int:
 
     import litert_torch
 
-    from mobilekit.convert.onnx_export import _load_wrapper, output_name_for
-
     timings["import"] = time.monotonic() - start
     print(f"litert-torch {litert_torch.__version__}, torch {torch.__version__}, numpy {np.__version__}", flush=True)
-    model_dir = Path(request["model_dir"])
-    task, seq = request["task"], int(request["sequence_length"])
-    buckets = [int(b) for b in request.get("length_buckets") or [seq]]
+    buckets = _buckets(request)
     outputs = {v: Path(p) for v, p in request["outputs"].items()}
     work = Path(request["work_dir"])
     work.mkdir(parents=True, exist_ok=True)
     calibration = dict(np.load(request["calibration_npz"])) if request.get("calibration_npz") else None
 
-    t = time.monotonic()
-    wrapper, info = _load_wrapper(model_dir, task=task, pooling=request["pooling"], normalize=request["normalize"])
-    output_name = output_name_for(task)
-    input_names = list(info.input_names)
-    module = _named_module(wrapper, input_names, output_name)
-    probe = _probe_rows(input_names, seq, calibration)
-    timings["load"] = time.monotonic() - t
-
-    t = time.monotonic()
     float_path = work / "float32.tflite"
-    _convert_float(module, probe, input_names, buckets, float_path)
-    timings["convert"] = time.monotonic() - t
-    print(f"converted to {float_path} ({len(buckets)} signature(s)) in {timings['convert']:.1f} s", flush=True)
-    guard, reference_max = _guard(module, output_name, probe, input_names, buckets, float_path)
-    rewritten = _write_variants(float_path, outputs, calibration, input_names, buckets, timings)
+    made = _float_model(request, calibration, float_path, timings)
+    guard, reference_max = made["guard"], made["reference_max"]
+    dense_table_path = None
+    if DYNAMIC_INT8_INT4_EMBEDDING in outputs and _looks_up_int8_rows(Path(request["model_dir"])):
+        dense_table_path = work / "float32_dense_table.tflite"
+        dense = _float_model(request, calibration, dense_table_path, timings, attach_table=False, label="_dense_table")
+        guard, reference_max = max(guard, dense["guard"]), max(reference_max, dense["reference_max"])
+    rewritten = _write_variants(float_path, outputs, calibration, made["input_names"], buckets, timings,
+                                dense_table_path=dense_table_path)
     timings["total"] = time.monotonic() - start
     Path(request["result"]).write_text(json.dumps({
         "timings": timings, "guard_max_abs_diff": guard, "guard_reference_max": reference_max,
-        "mask_constants_rewritten": rewritten, "input_names": input_names, "output_name": output_name,
+        "mask_constants_rewritten": rewritten, "input_names": made["input_names"], "output_name": made["output_name"],
         "signatures": {str(length): name for length, name in signatures(buckets).items()},
         "versions": {"litert_torch": litert_torch.__version__, "torch": torch.__version__},
     }, indent=2))

@@ -6,7 +6,7 @@ architectures that have segment embeddings), shape ``(1, sequence_length)``, and
 output ``logits`` or ``embedding``. Batch 1 and a fixed length: that is what an app feeds, and
 a fixed shape lets Core ML plan the whole graph ahead of time.
 
-Variants (every one an ML program for iOS 16 / macOS 13):
+Variants (every one an ML program for iOS 16 / macOS 13, but int8-int4emb: iOS 18 / macOS 15):
 
 * ``float32``: float32 weights and compute; the numerically faithful one.
 * ``float16``: float16 weights and compute (the default: half the size, runs on the Neural Engine).
@@ -14,6 +14,11 @@ Variants (every one an ML program for iOS 16 / macOS 13):
   symmetric per output channel (``constexpr_affine_dequantize`` in the program).
 * ``palettize6`` / ``palettize4``: float16 compute, ``linear`` and ``gather`` weights replaced by
   a 64- / 16-entry k-means lookup table (``constexpr_lut_to_dense``).
+* ``int8-int4emb``: ``int8`` with the word-embedding table (the largest gathered constant) int4
+  in blocks of a row, each block with its own scale (``convert.embedding_int4``); int4 storage
+  (``constexpr_blockwise_shift_scale`` with int4 data, which also holds the int8 weights then)
+  needs iOS 18 / macOS 15, so this variant's program targets iOS 18 (the package metadata's
+  ``deployment_target`` says so, and the iOS SDK marks its model code available there).
 
 Length buckets (``length_buckets``, see ``mobilekit.buckets``): with several, each variant is one
 multifunction package (``convert.coreml_functions``) with a function ``seq_<N>`` per bucket, the
@@ -84,13 +89,17 @@ class CoreMLVariant:
     # Op types whose weights are compressed. linear: every dense layer; gather: the embedding tables.
     # (matmul operands are activations, layer_norm/bias tensors are below the threshold.)
     OP_TYPES: tuple[str, ...] = ()
+    EMBEDDING_BITS: int | None = None  # 4: the word-embedding table int4 (``embedding_int4``), the rest as COMPRESSION
+    TARGET: str = "iOS16"  # the deployment target one function needs (several are iOS 18 whatever this says)
 
 
 # From the registry's encoder Core ML variants: float32, float16; int8 (int8 weights, float16
 # compute: weight-only quantization is all Core ML does without calibration data on macOS, as
 # activation quantization needs predict()); palettize6 / palettize4 (6- / 4-bit lookup tables).
+# int8-int4emb: int8's recipe with the word-embedding table int4 in blocks of a row, iOS 18.
 RECIPES: dict[str, CoreMLVariant] = {
-    v.name: CoreMLVariant(v.name, v.precision, v.quantization, v.bits, ("linear", "gather") if v.quantization else ())
+    v.name: CoreMLVariant(v.name, v.precision, v.quantization, v.bits, ("linear", "gather") if v.quantization else (),
+                          v.embedding_bits, v.coreml_target or "iOS16")
     for v in _v.variants(_v.COREML, _v.ENCODER)
 }
 
@@ -115,7 +124,8 @@ def convert_coreml(
     timings: dict[str, float] | None = None,
     length_buckets: Sequence[int] | None = None,
 ) -> dict[str, Path]:
-    """Write ``{output_stem}_{variant}.mlpackage`` into ``out_dir`` for each variant; return their paths.
+    """Write ``{output_stem}_{variant}.mlpackage`` (the registry's file name: ``-`` becomes ``_``)
+    into ``out_dir`` for each variant; return their paths.
 
     ``metadata``: ``author``/``short_description``/``version``/``license`` go to the standard
     fields; every other key becomes ``mobilekit.<key>`` (strings as-is, anything else as JSON).
@@ -145,12 +155,11 @@ def convert_coreml(
     try:
         for variant in variants:
             recipe = RECIPES[variant]
+            target = programs.target_for(recipe)
             models = {length: _compress(mlmodel, recipe, weight_threshold, int8_rows=programs.int8_rows)
-                      for length, mlmodel in programs.get(recipe.PRECISION).items()}
-            path = out_dir / f"{output_stem}_{variant}.mlpackage"
-            _save_variant(models, path, metadata or {}, {**user_metadata, "variant": variant,
-                                                         "compute_precision": recipe.PRECISION,
-                                                         "weight_compression": recipe.COMPRESSION or "none"})
+                      for length, mlmodel in programs.get(recipe.PRECISION, target).items()}
+            path = out_dir / _v.get(_v.COREML, variant).file_name_for(output_stem)
+            _save_variant(models, path, metadata or {}, {**user_metadata, **_variant_metadata(recipe, target)})
             written[variant] = path
             if timings is not None:
                 timings[variant] = time.monotonic() - start
@@ -160,6 +169,17 @@ def convert_coreml(
             shutil.rmtree(path, ignore_errors=True)
         raise
     return written
+
+
+def _variant_metadata(recipe: CoreMLVariant, target: str) -> dict:
+    """The package's own entries; ``deployment_target`` whenever it is iOS 18 (always with buckets)."""
+    meta = {"variant": recipe.NAME, "compute_precision": recipe.PRECISION,
+            "weight_compression": recipe.COMPRESSION or "none"}
+    if recipe.EMBEDDING_BITS:
+        meta["embedding_table_bits"] = recipe.EMBEDDING_BITS
+    if target != "iOS16":
+        meta["deployment_target"] = target
+    return meta
 
 
 def _checked_buckets(length_buckets: Sequence[int] | None, sequence_length: int) -> tuple[int, ...]:
@@ -189,22 +209,25 @@ class _FloatPrograms:
         self.wrapper, info = _load_wrapper(model_dir, task=task, pooling=pooling, normalize=normalize,
                                            attach_table=not self.int8_rows)
         self.input_names, self.output_name = list(info.input_names), output_name_for(task)
-        # Several buckets make a multifunction package (iOS 18): its functions must be iOS 18
-        # programs too (the merge reloads them as such; iOS 16 compression ops differ).
-        self.target = "iOS18" if len(buckets) > 1 else "iOS16"
         self._traced: dict[int, Any] = {}
-        self._converted: dict[str, dict[int, Any]] = {}
+        self._converted: dict[tuple[str, str], dict[int, Any]] = {}
 
-    def get(self, precision: str) -> dict[int, Any]:
-        if precision not in self._converted:
+    def target_for(self, recipe: CoreMLVariant) -> str:
+        """Several buckets make a multifunction package (iOS 18): its functions must be iOS 18
+        programs too (the merge reloads them as such; iOS 16 compression ops differ). One bucket
+        targets what the variant needs (int4 storage: iOS 18), else iOS 16."""
+        return "iOS18" if len(self.buckets) > 1 else recipe.TARGET
+
+    def get(self, precision: str, target: str) -> dict[int, Any]:
+        if (precision, target) not in self._converted:
             for length in self.buckets:
                 if length not in self._traced:
                     self._traced[length] = _trace(self.wrapper, self.input_names, length, self.model_dir)
-            self._converted[precision] = {
+            self._converted[(precision, target)] = {
                 length: _convert_traced(self._traced[length], self.input_names, self.output_name, length, precision,
-                                        target=self.target)
+                                        target=target)
                 for length in self.buckets}
-        return self._converted[precision]
+        return self._converted[(precision, target)]
 
 
 def _save_variant(models: dict[int, Any], path: Path, metadata: dict, user: dict) -> None:
@@ -405,12 +428,57 @@ def _compress(mlmodel, recipe: CoreMLVariant, weight_threshold: int, *, int8_row
         op_config = cto.OpPalettizerConfig(mode="kmeans", nbits=recipe.NBITS, granularity="per_tensor",
                                            weight_threshold=weight_threshold)
         compress = cto.palettize_weights
-    config = cto.OptimizationConfig(op_type_configs={op_type: op_config for op_type in recipe.OP_TYPES})
+    by_name = _int4_table_config(mlmodel) if recipe.EMBEDDING_BITS == 4 else None
+    config = cto.OptimizationConfig(op_type_configs={op_type: op_config for op_type in recipe.OP_TYPES},
+                                    op_name_configs=by_name)
     try:
-        return compress(mlmodel, config=config)
+        compressed = compress(mlmodel, config=config)
     except Exception as e:
         raise ConversionError(f"Core ML weight compression {recipe.NAME!r} failed: {type(e).__name__}: {e}",
                               hint="palettization needs scikit-learn; try the int8 or float16 variant") from e
+    if by_name:
+        _check_int4_table(compressed)
+    return compressed
+
+
+def _int4_table_config(mlmodel) -> dict:
+    """{word-embedding table constant: its int4 config}: symmetric int4 in blocks of a row
+    (``embedding_int4.block_size``; per row when no block size divides it), whatever its size. A
+    const op's own name config wins over its consumer's op-type config in coremltools."""
+    import coremltools.optimize.coreml as cto
+
+    from mobilekit.convert.embedding_int4 import block_size
+
+    table = word_table_constant(mlmodel._mil_program)  # noqa: SLF001 - the converted program, before saving
+    if table is None:
+        raise ConversionError("the Core ML program gathers from no constant table, so there is no "
+                              "word-embedding table to store int4", hint="convert the int8 variant instead")
+    block = block_size(int(table.outputs[0].shape[-1]))
+    granularity = {"granularity": "per_block", "block_size": block} if block else {"granularity": "per_channel"}
+    return {table.name: cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", weight_threshold=0,
+                                                    **granularity)}
+
+
+def _check_int4_table(mlmodel) -> None:
+    """coremltools skips a weight it cannot compress as configured with a log line only: make sure
+    one constexpr_blockwise_shift_scale holds int4 data (the table)."""
+    from coremltools.converters.mil.mil import types
+
+    int4 = [op for function in mlmodel._mil_program.functions.values() for op in function.operations  # noqa: SLF001
+            if op.op_type == "constexpr_blockwise_shift_scale" and types.builtin_to_string(op.data.dtype) == "int4"]
+    if not int4:
+        raise ConversionError("coremltools left the word-embedding table uncompressed instead of int4",
+                              hint="see the coremltools log lines above; the int8 variant is the alternative")
+
+
+def word_table_constant(program):
+    """The const op of the largest float table a ``gather`` reads (the word embeddings), or None."""
+    import numpy as np
+
+    tables = [op.x.op for function in program.functions.values() for op in function.operations
+              if op.op_type == "gather" and op.x.op is not None and op.x.op.op_type == "const"
+              and np.issubdtype(np.asarray(op.x.val).dtype, np.floating)]
+    return max(tables, key=lambda const: np.asarray(const.outputs[0].val).size, default=None)
 
 
 # --- metadata ---------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ Variants (ai-edge-quantizer on the float32 model; see the driver for details):
   full-int8     int8 weights and activations (static_wi8_ai8), calibrated on ``calibration``,
                 attention-mask constant set to ``MASK_VALUE_FOR_INT8`` first, output op in float,
                 embedding tables int8 as in dynamic-int8
+  dynamic-int8-int4emb  dynamic-int8 with the word-embedding table int4 in blocks of a row
+                (``mobilekit.convert.embedding_int4``); this route only
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mobilekit.convert.tflite import GUARD_TOLERANCE, TfliteConversion, check_calibration, check_variants, variant_file_name
+from mobilekit.convert.tflite import (
+    GUARD_TOLERANCE,
+    LITERT_TORCH_VARIANTS,
+    TfliteConversion,
+    check_calibration,
+    check_variants,
+    variant_file_name,
+)
 from mobilekit.errors import ConversionError, ToolMissingError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,7 +119,7 @@ def convert_tflite_litert_torch_detailed(
     from mobilekit.convert.onnx_export import check_model_for_task
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    check_variants(variants)
+    check_variants(variants, LITERT_TORCH_VARIANTS)
     length_buckets = list(length_buckets or [sequence_length])
     if bad := problem(length_buckets, sequence_length):
         raise ConversionError(f"length buckets {length_buckets} are invalid: {bad}",

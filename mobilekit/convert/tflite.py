@@ -40,7 +40,9 @@ from mobilekit.toolchains.process import ProcessFailed, child_env, run_logged
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-VARIANTS = _v.names(_v.TFLITE, _v.ENCODER)  # float32, float16, dynamic-int8, full-int8
+# Both routes: float32, float16, dynamic-int8, full-int8 (not the registry's LITERT_TORCH_ONLY).
+VARIANTS = tuple(n for n in _v.names(_v.TFLITE, _v.ENCODER) if n not in _v.LITERT_TORCH_ONLY)
+LITERT_TORCH_VARIANTS = _v.names(_v.TFLITE, _v.ENCODER)
 # The value written over the attention mask's float32-min constant before full-int8 calibration.
 # -30 keeps softmax weights of padded positions below ~1e-13 relative while letting the calibrated
 # range of masked scores stay near [-40, 10] (int8 step ~0.2).
@@ -133,12 +135,15 @@ def _static_input_shapes(onnx_path: Path) -> dict[str, list]:
     return shapes
 
 
-def check_variants(variants: list[str]) -> None:
-    """Both TFLite routes accept the same variant names."""
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or not variants:
-        raise ModelInputError(f"unknown TFLite variant(s) {unknown or variants}",
-                              hint=f"choose among: {', '.join(VARIANTS)}")
+def check_variants(variants: list[str], allowed: tuple[str, ...] = VARIANTS) -> None:
+    """The route makes every one of ``variants`` (``allowed``: the onnx2tf route's by default)."""
+    if not variants:
+        raise ModelInputError("no TFLite variant requested", hint=f"choose among: {', '.join(allowed)}")
+    if only := [v for v in variants if v in _v.LITERT_TORCH_ONLY and v not in allowed]:
+        raise ModelInputError(f"the onnx2tf route cannot make {', '.join(only)}",
+                              hint='use convert.tflite_route = "litert-torch" (the default)')
+    if unknown := [v for v in variants if v not in allowed]:
+        raise ModelInputError(f"unknown TFLite variant(s) {unknown}", hint=f"choose among: {', '.join(allowed)}")
 
 
 def check_calibration(variants: list[str], calibration, input_names: list[str], sequence_length: int) -> None:

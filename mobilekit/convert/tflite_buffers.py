@@ -147,3 +147,43 @@ def buffer_bytes(path: Path) -> dict[str, int]:
         total += size
         shared += size if len(readers.get(index, ())) > 1 else 0
     return {"data": total, "shared": shared, "graph": len(data) - total, "subgraphs": model.SubgraphsLength()}
+
+
+def lookup_tables(path: Path) -> list[dict]:
+    """Every table an EMBEDDING_LOOKUP reads, once per buffer, largest first: ``name``, ``type``
+    (``INT4``, ``INT8``, ``FLOAT32``...), ``shape``, ``bytes`` (its stored data) and
+    ``block_size`` (values sharing one scale along a row; 0: one scale per row or per tensor).
+    Reads the flatbuffer only (works with either LiteRT environment)."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+
+    data = bytearray(Path(path).read_bytes())
+    model = schema.Model.GetRootAsModel(data, 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    type_names = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+    tables: dict[int, dict] = {}
+    for g in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(g)
+        for o in range(subgraph.OperatorsLength()):
+            op = subgraph.Operators(o)
+            if codes[op.OpcodeIndex()] != schema.BuiltinOperator.EMBEDDING_LOOKUP:
+                continue
+            tensor = subgraph.Tensors(op.Inputs(1))
+            buffer = model.Buffers(tensor.Buffer())
+            tables.setdefault(tensor.Buffer(), {
+                "name": tensor.Name().decode(), "type": type_names[tensor.Type()],
+                "shape": [int(d) for d in tensor.ShapeAsNumpy()],
+                "bytes": buffer.Size() if buffer.Offset() > 1 else buffer.DataLength(),
+                "block_size": _block_size(tensor, schema)})
+    return sorted(tables.values(), key=lambda t: -int(np.prod(t["shape"])))
+
+
+def _block_size(tensor, schema) -> int:
+    quantization = tensor.Quantization()
+    if quantization is None or quantization.DetailsType() != schema.QuantizationDetails.BlockwiseQuantization:
+        return 0
+    details = schema.BlockwiseQuantization()
+    table = quantization.Details()
+    details.Init(table.Bytes, table.Pos)
+    return int(details.BlockSize())

@@ -13,7 +13,8 @@ with coremltools' on every constant of the converted models):
 * at each constant's ``offset``, a 64-byte record: ``uint32 sentinel 0xDEADBEEF, uint32 blob
   dtype, uint64 size in bytes, uint64 data offset``, padding; the data lies at ``data offset``.
 
-Sub-byte data (uint1..uint6, int4: lookup-table indices) is packed least significant bit first.
+Sub-byte data (uint1..uint6 lookup-table indices, int4 weights of iOS 18's
+``constexpr_blockwise_shift_scale``) is packed least significant bit first.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ DTYPES: dict[str, tuple[str, int]] = {
 }
 # Blob-record dtype codes, checked against the spec's declared type (seen in files coremltools
 # 9.0 writes; a type missing here is read by the spec's type alone).
-BLOB_DTYPE_CODES = {"FLOAT16": 1, "FLOAT32": 2, "UINT8": 3, "INT8": 4}
+BLOB_DTYPE_CODES = {"FLOAT16": 1, "FLOAT32": 2, "UINT8": 3, "INT8": 4, "INT4": 8}
 
 
 class MilFormatError(VerificationError):

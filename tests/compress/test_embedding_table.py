@@ -145,6 +145,36 @@ def test_pytorch_onnx_tflite_and_core_ml_compute_the_same_from_the_gathers(tmp_p
     assert abs(saved - (table.describe()["dense_bytes"] - table.nbytes)) <= 64, saved  # buffers are 16-byte aligned
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["int8-rows", "kmeans"])
+def test_the_int4_table_variants_take_a_compressed_table(tmp_path, method):
+    """dynamic-int8-int4emb / int8-int4emb on a student with a compressed table. int8 rows are
+    gathered as int8 and cast, which no quantizer makes int4: both formats then store the folder's
+    dense table (the rows' exact reconstruction) int4. k-means keeps its gathers, and its largest
+    table, the codebook of exact rows and centroids, is the one stored int4."""
+    from mobilekit import variants as _v
+    from mobilekit.convert.coreml import convert_coreml
+    from mobilekit.convert.litert_torch import convert_tflite_litert_torch
+    from mobilekit.convert.onnx_export import reference_outputs, tokenize
+    from mobilekit.convert.tflite_buffers import lookup_tables
+    from mobilekit.mil import MilProgram
+    from mobilekit.runners.tflite_runner import run_tflite
+
+    _, folder, table = _compressed_folder(tmp_path, method)
+    enc = tokenize(folder, calibration_texts()[:12], SEQ)
+    reference = reference_outputs(folder, enc, task="text-classification", pooling="mean", normalize=True)
+    tflite = convert_tflite_litert_torch(folder, tmp_path / "tflite", variants=[_v.DYNAMIC_INT8_INT4_EMBEDDING],
+                                         calibration=None, **TASK)[_v.DYNAMIC_INT8_INT4_EMBEDDING]
+    stored = lookup_tables(tflite)[0]
+    expected_shape = [table.vocab_size, 32] if method == "int8-rows" else list(table.codebook.shape)
+    assert stored["type"] == "INT4" and stored["shape"] == expected_shape, stored
+    assert np.max(np.abs(run_tflite(tflite, enc) - reference)) < 0.1
+    coreml = convert_coreml(folder, tmp_path / "coreml", variants=[_v.INT8_INT4_EMBEDDING], weight_threshold=512,
+                            **TASK)[_v.INT8_INT4_EMBEDDING]
+    program = MilProgram.from_package(coreml)
+    assert np.max(np.abs(program.run(enc)["logits"] - reference)) < 0.1
+
+
 def test_a_table_of_another_model_is_refused(tmp_path):
     from mobilekit.compress.folders import load_model
     from mobilekit.errors import ModelInputError

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mobilekit.variants import INT8_INT4_EMBEDDING
 from tests.tiny_models import make_tiny_bert, make_trained_tiny_classifier
 
 SEQUENCE_LENGTH = 16
@@ -52,7 +53,7 @@ def classifier(tmp_path_factory) -> Converted:
     base = tmp_path_factory.mktemp("coreml-classifier")
     model_dir = make_tiny_bert(base / "model", labels=["negative", "positive"], seed=1)
     return _convert(model_dir, base / "out", "text-classification",
-                    ["float16", "float32", "int8", "palettize6", "palettize4"], METADATA)
+                    ["float16", "float32", "int8", "palettize6", "palettize4", INT8_INT4_EMBEDDING], METADATA)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +69,7 @@ def embedder(tmp_path_factory) -> Converted:
     """A tiny sentence-embedding encoder (mean pooling + L2 normalization inside the graph)."""
     base = tmp_path_factory.mktemp("coreml-embedder")
     model_dir = make_tiny_bert(base / "model", task="sentence-embedding", seed=3)
-    return _convert(model_dir, base / "out", "sentence-embedding", ["float32", "float16", "int8", "palettize4"],
+    return _convert(model_dir, base / "out", "sentence-embedding", ["float32", "float16", "int8", "palettize4", INT8_INT4_EMBEDDING],
                     {"author": "mobilekit tests", "tokenizer": {"lowercase": True}})
 
 

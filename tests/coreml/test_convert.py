@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mobilekit import variants as _v
 from mobilekit.convert.coreml import VARIANTS, convert_coreml, package_size, read_coreml_metadata
+from mobilekit.convert.embedding_int4 import block_size
 from mobilekit.errors import ConversionError, ModelInputError
 from mobilekit.mil import MilProgram, list_ops
 from tests.coreml.conftest import METADATA, SEQUENCE_LENGTH
+from tests.coreml.mil_weights import blockwise_weights
 
 pytestmark = pytest.mark.slow
 
@@ -16,12 +19,13 @@ pytestmark = pytest.mark.slow
 def test_every_variant_is_an_ml_program_package(classifier):
     assert set(classifier.packages) == set(VARIANTS)
     for variant, path in classifier.packages.items():
-        assert path.name == f"model_{variant}.mlpackage"
+        assert path.name == _v.get(_v.COREML, variant).file_name  # model_int8_int4emb.mlpackage: "-" -> "_"
         assert (path / "Manifest.json").is_file()
         assert not list(path.parent.glob("*.partial*")), "a half-written package was left behind"
     sizes = {v: package_size(p) for v, p in classifier.packages.items()}
     # Each step down in precision must shrink the package (weights dominate even here).
     assert sizes["float32"] > sizes["float16"] > sizes["int8"] > sizes["palettize6"] > sizes["palettize4"], sizes
+    assert sizes["int8"] > sizes[_v.INT8_INT4_EMBEDDING], sizes
 
 
 def test_compressed_variants_hold_compressed_weights(classifier):
@@ -39,6 +43,27 @@ def test_compressed_variants_hold_compressed_weights(classifier):
     # embeddings, not a gather) keep all their values.
     positions = [v for v in arrays if v.shape == (1, SEQUENCE_LENGTH, 32)]
     assert positions and len(np.unique(positions[0])) > 16
+
+
+def test_int4_embedding_variant_stores_the_word_table_int4_and_the_layers_int8(classifier):
+    """int8-int4emb: an iOS 18 program whose word-embedding table is int4 with a float16 scale per
+    block of a row, every other compressed weight int8 per output channel as in int8."""
+    package = classifier.packages[_v.INT8_INT4_EMBEDDING]
+    assert MilProgram.from_package(package).opset == "CoreML8"  # iOS 18
+    weights = blockwise_weights(package)
+    int4 = {name: w for name, w in weights.items() if w[0] == "INT4"}
+    assert len(int4) == 1
+    (name, (_, shape, scale)), = int4.items()
+    assert "word_embeddings" in name and shape == (106, 32)  # the tiny vocabulary x hidden
+    assert scale == (106, 32 // block_size(32))  # one scale per block of a row (the whole row here)
+    layers = [w for w in weights.values() if w[0] != "INT4"]
+    assert len(layers) >= 12 and all(dtype == "INT8" and scale == (shape[0], 1) for dtype, shape, scale in layers)
+    # The table's int8 bytes become int4 bytes: the weight file shrinks by half the table.
+    from mobilekit.mil.package import weights_dir_of
+
+    sizes = {v: (weights_dir_of(classifier.packages[v]) / "weight.bin").stat().st_size
+             for v in (_v.INT8, _v.INT8_INT4_EMBEDDING)}
+    assert sizes[_v.INT8] - sizes[_v.INT8_INT4_EMBEDDING] >= 0.9 * 106 * 32 / 2, sizes
 
 
 def test_program_signature(classifier, embedder):
@@ -67,8 +92,10 @@ def test_metadata_round_trip(classifier):
         assert ours["source_sha256"] == METADATA["source_sha256"]
         assert ours["mobilekit_version"]
         assert ours["compute_precision"] == ("float32" if variant == "float32" else "float16")
-        assert ours["weight_compression"] == {"int8": "int8", "palettize6": "palettize",
-                                              "palettize4": "palettize"}.get(variant, "none")
+        assert ours["weight_compression"] == {"int8": "int8", "palettize6": "palettize", "palettize4": "palettize",
+                                              _v.INT8_INT4_EMBEDDING: "int8"}.get(variant, "none")
+        assert ours.get("embedding_table_bits") == (4 if variant == _v.INT8_INT4_EMBEDDING else None)
+        assert ours.get("deployment_target") == ("iOS18" if variant == _v.INT8_INT4_EMBEDDING else None)
         assert meta["outputs"] == ["logits"]
         assert "com.github.apple.coremltools.version" in meta["user_defined"]
 

@@ -14,12 +14,18 @@ from mobilekit.mil.package import DTYPES, WeightFile, dtype_name, load_model_spe
 
 
 def _blob_consts(package):
+    """(op type, argument, value) of every weight in the weight file: attributes of const and
+    iOS 16 constexpr ops, input values of iOS 18 ones (constexpr_blockwise_shift_scale)."""
     spec = load_model_spec(package)
     function = spec.mlProgram.functions["main"]
     for op in function.block_specializations[function.opset].operations:
         for key, value in op.attributes.items():
             if value.WhichOneof("value") == "blobFileValue":
                 yield op.type, key, value
+        for key, argument in op.inputs.items():
+            for binding in argument.arguments:
+                if binding.WhichOneof("binding") == "value" and binding.value.WhichOneof("value") == "blobFileValue":
+                    yield op.type, key, binding.value
 
 
 @pytest.mark.slow
@@ -27,7 +33,8 @@ def test_weight_file_reader_agrees_with_coremltools(classifier):
     from coremltools.libmilstoragepython import _BlobStorageReader
 
     read_by = {"FLOAT16": "read_fp16_data", "FLOAT32": "read_float_data", "UINT8": "read_uint8_data",
-               "INT8": "read_int8_data"}
+               "INT8": "read_int8_data", "INT4": "read_int4_data",  # coremltools unpacks int4 to int8
+               "UINT16": "read_uint16_data"}  # iOS 18 programs store some index constants as uint16
     seen = set()
     for variant, package in classifier.packages.items():
         path = weights_dir_of(package) / "weight.bin"
@@ -44,6 +51,8 @@ def test_weight_file_reader_agrees_with_coremltools(classifier):
     # the compressed variants' payloads were among them
     assert ("constexpr_affine_dequantize", "INT8") in seen
     assert ("constexpr_lut_to_dense", "UINT8") in seen
+    assert ("constexpr_blockwise_shift_scale", "INT4") in seen  # int8-int4emb's word table
+    assert ("constexpr_blockwise_shift_scale", "INT8") in seen  # ...and its layers
 
 
 @pytest.mark.parametrize("nbits", [1, 2, 3, 4, 6])

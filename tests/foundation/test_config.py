@@ -40,6 +40,8 @@ def test_minimal_config_gets_defaults_and_derived_names(project, tmp_path):
         ({"convert": {"tflite": ["float32", "int4"]}}, ["'int4'", "not available for text-classification", "valid here"]),
         ({"convert": {"coreml": ["int4"]}}, ["convert.coreml", "'int4'"]),
         ({"convert": {"tflite": ["full-int8"]}}, ["full-int8", "calibration text"]),
+        ({"convert": {"tflite": ["dynamic-int8-int4emb"], "tflite_route": "onnx2tf"}},
+         ["'dynamic-int8-int4emb'", "only the litert-torch route", 'tflite_route = "litert-torch"']),
         ({"data": {"path": "missing.csv"}}, ["data.path", "no file at"]),
         ({"data": {"test_fraction": 0.7}}, ["at most 0.5"]),
         ({"finetune": {"enabled": True}}, ["finetune.enabled = true needs labelled data"]),

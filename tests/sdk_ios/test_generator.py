@@ -63,6 +63,16 @@ def test_a_core_ml_model_is_copied_as_a_resource(classifier_inputs, tmp_path):
     assert provenance["coreml_variant"] == "int8" and provenance["coreml_sha256"] == sha256_tree(model)
 
 
+@pytest.mark.parametrize("variant,needs", [("int8", "iOS 16.0, macOS 13.0"), ("int8-int4emb", "iOS 18.0, macOS 15.0")])
+def test_the_model_code_is_available_where_the_variant_loads(classifier_inputs, tmp_path, variant, needs):
+    """An int4 weight needs an iOS 18 program: the Swift code that loads it says so, as for buckets."""
+    model = fake_mlpackage(tmp_path / "Model.mlpackage")
+    generate_ios(dataclasses.replace(classifier_inputs, coreml_model=model, coreml_variant=variant), tmp_path / "ios")
+    wrapper = (tmp_path / "ios" / "Sources/HostileKit/HostileClassifier.swift").read_text()
+    assert f"@available({needs}, *)" in wrapper
+    assert wrapper.count("@available(") == wrapper.count(f"@available({needs}, *)")
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

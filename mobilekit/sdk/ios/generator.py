@@ -156,13 +156,18 @@ def build_context(inputs: SdkInputs, template: TemplateManifest) -> dict[str, An
 
 
 IOS16 = ("iOS 16.0, macOS 13.0, *", "iOS 16 / macOS 13")
-IOS18 = ("iOS 18.0, macOS 15.0, *", "iOS 18 / macOS 15")  # multifunction packages (length buckets)
+IOS18 = ("iOS 18.0, macOS 15.0, *", "iOS 18 / macOS 15")  # multifunction packages (length buckets), int4 weights
 
 
 def _bucket_context(inputs: SdkInputs) -> dict[str, Any]:
-    """The Core ML model's length buckets, and the OS versions its Core ML code needs."""
+    """The Core ML model's length buckets, and the OS versions its Core ML code needs: iOS 18 for
+    a multifunction package or a variant whose program needs it (the registry's ``coreml_target``)."""
+    from mobilekit import variants as _v
+
     functions = dict(sorted(inputs.coreml_bucket_functions.items())) if inputs.coreml_model is not None else {}
-    availability, availability_text = IOS18 if functions else IOS16
+    variant = _v.find(_v.COREML, inputs.coreml_variant) if inputs.coreml_model is not None else None
+    needs_ios18 = bool(functions) or (variant is not None and variant.coreml_target == "iOS18")
+    availability, availability_text = IOS18 if needs_ios18 else IOS16
     return {
         "length_buckets": sorted(functions) or [inputs.sequence_length],
         "bucket_functions": functions,
