@@ -66,6 +66,17 @@ class StaticModel:
         arrays = (self.table, self.projection, self.offset, self.head_weight, self.head_bias)
         return int(sum(a.size for a in arrays if a is not None))
 
+    def with_projection_folded(self) -> "StaticModel":
+        """A classifier's projection folded into its head (W (m P + o) + b = (W P^T) m + (W o + b)): the same
+        logits with a [labels, D] head instead of a [D, H] projection, smaller and cheaper per text."""
+        from dataclasses import replace
+
+        if self.projection is None or self.head_weight is None:
+            return self
+        weight = (self.head_weight.astype(np.float64) @ self.projection.T.astype(np.float64)).astype(np.float32)
+        bias = (self.head_bias.astype(np.float64) + self.head_weight.astype(np.float64) @ self.offset).astype(np.float32)
+        return replace(self, projection=None, offset=None, head_weight=weight, head_bias=bias)
+
     def with_int8_rows(self) -> "StaticModel":
         """Every row symmetric int8 with its own scale; ``table`` becomes the dequantized rows."""
         from dataclasses import replace

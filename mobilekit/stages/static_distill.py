@@ -81,6 +81,7 @@ def run_static_distill(ctx: StageContext, corpus, ys: dict, labels: list[str] | 
         with ctx.progress.task(f"training the static {'head' if not settings.train_table else 'table and head'}"):
             model, history = static.train_static(model, static.text_ids(tokenizer, texts, settings.max_length), targets,
                                                  train_labels, settings, validate)
+    model = model.with_projection_folded()  # a classifier's PCA projection becomes part of its head
     if settings.int8_rows:
         model = model.with_int8_rows()
     folder = ctx.out_dir / "model"

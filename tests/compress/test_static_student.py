@@ -69,6 +69,16 @@ def test_a_damaged_file_is_a_clear_error(damage, message):
         parse_static_model(damage(data))
 
 
+def test_a_classifiers_projection_folds_into_its_head():
+    model = _model(int8=True, projection=True, head=True)
+    folded = model.with_projection_folded()
+    ids = [[0, 3, 5, 5, 2, 1, 1], [0, 2], [7]]
+    assert folded.projection is None and folded.head_weight.shape == (3, 6) and folded.int8 is model.int8
+    np.testing.assert_allclose(folded.logits(ids), model.logits(ids), rtol=1e-5, atol=1e-5)
+    embedder = _model(projection=True)
+    assert embedder.with_projection_folded() is embedder  # an embedding keeps the teacher's space
+
+
 def test_sif_weights_and_pca_keep_the_mean_in_the_teachers_space():
     from mobilekit.compress.static_student import pca, sif_weights
 
@@ -137,18 +147,23 @@ def test_the_static_sdks_ship_the_file_and_no_runtime(classifier_build):
 
 
 def test_a_static_embedder_matches_the_teacher_space(tmp_path):
-    """sentence-embedding: no head, no training by default; the vectors stay in the teacher's space."""
+    """sentence-embedding: no head; with PCA the mean is projected back to the teacher's width, and
+    the Kotlin and Swift SDKs compute the projection and the normalization as Python does."""
     make_tiny_bert(tmp_path / "model", task="sentence-embedding", seed=2)
     texts = [f"{a} {b} {c}" for a in ("the movie", "a film", "this story", "it") for b in ("was", "is", "really")
              for c in ("good", "bad", "boring", "great fun", "not so nice", "the best")]
     (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
     path = write_project(tmp_path, model={"task": "sentence-embedding"}, data={"unlabelled_path": "texts.txt", "test_fraction": 0.25},
-                         distill={"enabled": True, "student": "static", "static_train_table": True, "epochs": 3})
-    result = Pipeline(load_config(path)).run(["distill", "generate"])
-    metrics = result.summary()["stages"][0]["metrics"]
+                         distill={"enabled": True, "student": "static", "static_train_table": True, "epochs": 3,
+                                  "static_dimensions": 8})
+    result = Pipeline(load_config(path)).run(["distill", "generate", "package"])
+    stages = {s["stage"]: s["metrics"] for s in result.summary()["stages"]}
+    metrics = stages["distill"]
     assert 0.0 < metrics["student"]["cosine_to_teacher_mean"] <= 1.0 and len(metrics["epochs"]) == 3
     model = load_static_model(tmp_path / "build" / "distill" / "model")
-    assert model.head_weight is None and model.normalize and model.output_dims == 32  # tiny BERT width
+    assert model.head_weight is None and model.normalize and model.int8 is None
+    assert model.table.shape[1] == 8 and model.output_dims == 32  # PCA width, projected back to the tiny BERT's
+    assert stages["package"]["android"]["tests_failed"] == 0 and stages["package"]["ios"]["test_failures"] == 0
     golden = json.loads(next((tmp_path / "build" / "generate" / "ios").rglob("goldens.json")).read_text())
     vector = np.asarray(golden["outputs"][1]["rawOutput"])
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
