@@ -87,6 +87,8 @@ def write_config(work: Path, args) -> Path:
     }
     if args.intermediate_size:
         distill["intermediate_size"] = args.intermediate_size
+    if args.heads:
+        distill["heads"] = args.heads
     if args.embedding_table != "full":  # the vocabulary is kept; the table is compressed instead
         distill.update(embedding_table=args.embedding_table, embedding_exact_rows=args.exact_rows,
                        embedding_clusters=args.clusters, embedding_epochs=args.embedding_epochs)
@@ -184,6 +186,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=CACHE / "data" / "pang-lee-polarity.csv")
     parser.add_argument("--layers", default="", help="teacher layers the student keeps (default: every other one)")
     parser.add_argument("--intermediate-size", type=int, help="student feed-forward width (0: the teacher's)")
+    parser.add_argument("--heads", type=int, help="attention heads each kept layer keeps (default: all)")
     parser.add_argument("--min-count", type=int, help="vocabulary trimming min count (0: no trimming)")
     parser.add_argument("--trim-epochs", type=int, help="distillation epochs after trimming")
     parser.add_argument("--distill-epochs", type=int)
