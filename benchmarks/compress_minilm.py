@@ -4,7 +4,8 @@ Not a test: it runs the real pipeline stages on real weights and data and prints
 <work>/results.json, the figures docs/compress.md quotes.
 
   --task text-classification (default): `finetune` a teacher classifier, `distill` a student,
-      trim its vocabulary; with --int8 also `export`, `convert` (TFLite float32 + dynamic-int8)
+      trim its vocabulary; with --int8 also `export`, `convert` (TFLite float32, dynamic-int8 and
+      dynamic-int8-int4emb)
       and `verify` it, which measures the int8 file's size and accuracy on the same test split.
   --task sentence-embedding: `distill` the encoder itself on the sentences as unlabelled text
       (no labels) and measure the cosine to the teacher's embeddings on held-out sentences.
@@ -37,6 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path.home() / ".cache" / "mobilekit"
 LABELS = {"1": "positive", "-1": "negative"}
+# --int8: the TFLite files built and verified (the last: int8 layers with an int4 word table).
+TFLITE_VARIANTS = ("float32", "dynamic-int8", "dynamic-int8-int4emb")
 
 
 def prepare_data(source: Path, target: Path) -> int:
@@ -115,7 +118,7 @@ def write_config(work: Path, args) -> Path:
         "finetune": {"enabled": classify, "epochs": 2, "batch_size": 32, "learning_rate": 5e-5, "patience": 1},
         "distill": distill,
         # --int8: the shipped student as TFLite files, checked on the whole test split.
-        "convert": {"tflite": ["float32", "dynamic-int8"], "coreml": []},
+        "convert": {"tflite": list(TFLITE_VARIANTS), "coreml": []},
         "verify": {"samples": 4000, "accuracy_budget": 100.0},  # the whole test split (verify reads at most that)
     })
 
@@ -155,7 +158,9 @@ def int8_figures(build: Path, teacher_bytes: int, teacher_quality: float | None)
     manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     verify = json.loads((build / "verify" / "results.json").read_text(encoding="utf-8"))
     out = {}
-    for variant in ("float32", "dynamic-int8"):
+    for variant in TFLITE_VARIANTS:
+        if f"convert/tflite-{variant}" not in manifest["artifacts"]:
+            continue  # a build from before the variant existed
         artifact = manifest["artifacts"][f"convert/tflite-{variant}"]
         size = (build / artifact["path"]).stat().st_size
         result = verify["variants"][f"tflite-{variant}"]
