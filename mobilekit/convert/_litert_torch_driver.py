@@ -51,7 +51,7 @@ from pathlib import Path
 
 from mobilekit.buckets import signatures
 from mobilekit.convert.embedding_int4 import block_size
-from mobilekit.convert.tflite_buffers import deduplicate_buffers, float16_biases, lookup_tables
+from mobilekit.convert.tflite_buffers import deduplicate_buffers, embedding_lookups, float16_biases, lookup_tables
 from mobilekit.errors import ConversionError
 from mobilekit.variants import DYNAMIC_INT8, DYNAMIC_INT8_INT4_EMBEDDING, FLOAT16, FLOAT32, FULL_INT8
 
@@ -249,18 +249,10 @@ def word_table_lookups(data: bytes) -> tuple[list[str], int]:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(bytearray(data), 0)
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
     lookups = []  # (table elements, row length, output name)
-    for g in range(model.SubgraphsLength()):
-        subgraph = model.Subgraphs(g)
-        for o in range(subgraph.OperatorsLength()):
-            op = subgraph.Operators(o)
-            if codes[op.OpcodeIndex()] != schema.BuiltinOperator.EMBEDDING_LOOKUP:
-                continue
-            shape = subgraph.Tensors(op.Inputs(1)).ShapeAsNumpy()
-            lookups.append((int(np.prod(shape)), int(np.prod(shape[1:])),
-                            subgraph.Tensors(op.Outputs(0)).Name().decode()))
+    for subgraph, op in embedding_lookups(model, schema):
+        shape = subgraph.Tensors(op.Inputs(1)).ShapeAsNumpy()
+        lookups.append((int(np.prod(shape)), int(np.prod(shape[1:])), subgraph.Tensors(op.Outputs(0)).Name().decode()))
     if not lookups:
         return [], 0
     largest = max(size for size, _, _ in lookups)

@@ -149,6 +149,18 @@ def buffer_bytes(path: Path) -> dict[str, int]:
     return {"data": total, "shared": shared, "graph": len(data) - total, "subgraphs": model.SubgraphsLength()}
 
 
+def embedding_lookups(model, schema):
+    """(subgraph, operator) of every EMBEDDING_LOOKUP of a flatbuffer ``model``, in every signature."""
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    for g in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(g)
+        for o in range(subgraph.OperatorsLength()):
+            op = subgraph.Operators(o)
+            if codes[op.OpcodeIndex()] == schema.BuiltinOperator.EMBEDDING_LOOKUP:
+                yield subgraph, op
+
+
 def lookup_tables(path: Path) -> list[dict]:
     """Every table an EMBEDDING_LOOKUP reads, once per buffer, largest first: ``name``, ``type``
     (``INT4``, ``INT8``, ``FLOAT32``...), ``shape``, ``bytes`` (its stored data) and
@@ -159,23 +171,16 @@ def lookup_tables(path: Path) -> list[dict]:
 
     data = bytearray(Path(path).read_bytes())
     model = schema.Model.GetRootAsModel(data, 0)
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
     type_names = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
     tables: dict[int, dict] = {}
-    for g in range(model.SubgraphsLength()):
-        subgraph = model.Subgraphs(g)
-        for o in range(subgraph.OperatorsLength()):
-            op = subgraph.Operators(o)
-            if codes[op.OpcodeIndex()] != schema.BuiltinOperator.EMBEDDING_LOOKUP:
-                continue
-            tensor = subgraph.Tensors(op.Inputs(1))
-            buffer = model.Buffers(tensor.Buffer())
-            tables.setdefault(tensor.Buffer(), {
-                "name": tensor.Name().decode(), "type": type_names[tensor.Type()],
-                "shape": [int(d) for d in tensor.ShapeAsNumpy()],
-                "bytes": buffer.Size() if buffer.Offset() > 1 else buffer.DataLength(),
-                "block_size": _block_size(tensor, schema)})
+    for subgraph, op in embedding_lookups(model, schema):
+        tensor = subgraph.Tensors(op.Inputs(1))
+        buffer = model.Buffers(tensor.Buffer())
+        tables.setdefault(tensor.Buffer(), {
+            "name": tensor.Name().decode(), "type": type_names[tensor.Type()],
+            "shape": [int(d) for d in tensor.ShapeAsNumpy()],
+            "bytes": buffer.Size() if buffer.Offset() > 1 else buffer.DataLength(),
+            "block_size": _block_size(tensor, schema)})
     return sorted(tables.values(), key=lambda t: -int(np.prod(t["shape"])))
 
 
