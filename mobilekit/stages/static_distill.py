@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mobilekit.compress.static_format import DESCRIPTION_FILE
+from mobilekit.compress.static_format import DESCRIPTION_FILE, FILE_NAME
 from mobilekit.config import Config
 from mobilekit.stages.base import StageContext, StageOutput
 
@@ -57,13 +56,15 @@ def run_static_distill(ctx: StageContext, corpus, ys: dict, labels: list[str] | 
     from mobilekit.compress import static_student as static
     from mobilekit.compress.augment import augment_texts
     from mobilekit.compress.embedding_table import token_counts
+    from mobilekit.compress.distill import teacher_outputs
     from mobilekit.compress.folders import TOKENIZER_FILES, copy_files
-    from mobilekit.stages.compress import _add_summary
+    from mobilekit.stages.compress import _add_summary, _text_lines
 
     config, started = ctx.config, time.monotonic()
     settings = settings_for(config)
     classify = settings.task == "text-classification"
-    counted = [e.text for e in corpus.train + corpus.validation] + _frequency_texts(config)
+    frequency = config.distill.embedding_frequency_path
+    counted = [e.text for e in corpus.train + corpus.validation] + (_text_lines(frequency) if frequency else [])
     counts = token_counts(tokenizer, counted, len(tokenizer))
     with ctx.progress.task(f"the teacher's vector for each of {len(tokenizer)} tokens"):
         model, facts = static.build_table(teacher, tokenizer, counts, settings)
@@ -77,7 +78,7 @@ def run_static_distill(ctx: StageContext, corpus, ys: dict, labels: list[str] | 
         texts = [e.text for e in corpus.train] + augmented
         train_labels = ys["train"] + [None] * len(augmented) if ys["train"] is not None else None
         with ctx.progress.task(f"the teacher's outputs on {len(texts)} training texts"):
-            targets = _teacher_outputs(teacher, tokenizer, texts, settings)
+            targets = teacher_outputs(teacher, tokenizer, texts, settings)
         with ctx.progress.task(f"training the static {'head' if not settings.train_table else 'table and head'}"):
             model, history = static.train_static(model, static.text_ids(tokenizer, texts, settings.max_length), targets,
                                                  train_labels, settings, validate)
@@ -135,38 +136,22 @@ def speed(model, ids, repeats: int = 3) -> dict:
 
 def _validator(settings, ids, labels, evaluation, teacher, tokenizer, texts):
     """validate(model) -> accuracy on the validation split (classifiers) or cosine to the teacher."""
-    from mobilekit.compress.evaluate import embedding_metrics, embed
+    from mobilekit.compress.distill import teacher_outputs
+    from mobilekit.compress.evaluate import embedding_metrics
 
     if settings.task == "text-classification":
         known = [i for i, y in enumerate(labels or []) if y is not None]
         if not known:  # unlabelled validation text: agreement with the teacher instead
-            reference = _teacher_outputs(teacher, tokenizer, texts, settings).argmax(axis=1) if texts else np.zeros(0)
+            reference = teacher_outputs(teacher, tokenizer, texts, settings).argmax(axis=1) if texts else np.zeros(0)
             return lambda model: float(np.mean(model.logits(ids).argmax(axis=1) == reference)) if len(ids) else 0.0
         truth = np.asarray([labels[i] for i in known])
         return lambda model: float(np.mean(model.logits([ids[i] for i in known]).argmax(axis=1) == truth))
-    reference = embed(teacher, tokenizer, texts, settings.max_length, pooling=settings.pooling, normalize=False) if texts else None
+    reference = teacher_outputs(teacher, tokenizer, texts, settings) if texts else None
     return lambda model: embedding_metrics(model.embed(ids), reference).get("cosine_to_teacher_mean", 0.0) if texts else 0.0
-
-
-def _teacher_outputs(teacher, tokenizer, texts, settings) -> np.ndarray:
-    from mobilekit.compress.evaluate import embed, predict_logits
-
-    if settings.task == "text-classification":
-        return predict_logits(teacher, tokenizer, texts, settings.max_length)
-    return embed(teacher, tokenizer, texts, settings.max_length, pooling=settings.pooling, normalize=False)
-
-
-def _frequency_texts(config: Config) -> list[str]:
-    path = config.distill.embedding_frequency_path
-    if path is None:
-        return []
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
 
 
 def _description(config: Config, model, labels, facts: dict) -> dict:
     """static_model.json: what the .bin holds, for people and for the SDK generators."""
-    from mobilekit.compress.static_format import FILE_NAME
-
     return {"format": "mobilekit-static", "file": FILE_NAME, "task": config.model.task, "labels": labels,
             "vocab_size": model.vocab_size, "table_dims": int(model.table.shape[1]), "output_dims": model.output_dims,
             "int8_rows": model.int8 is not None, "normalize": model.normalize, "excluded_ids": model.excluded_ids,
