@@ -30,8 +30,7 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
     raw = reference_outputs(model_dir, encodings, task=config.model.task, pooling=config.model.pooling, normalize=config.model.normalize)
 
     return SdkInputs(
-        project_name=config.project.name,
-        version=config.project.version,
+        **config_names(config),
         task=config.model.task,
         labels=description["labels"],
         sequence_length=config.model.sequence_length,
@@ -40,16 +39,8 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         vocab=vocab,
         vocab_file=vocab_file,
         model_sha256=sha256_tree(model_dir),
-        mobilekit_version=__version__,
-        android_package=config.android.package,
-        android_class_name=config.android.class_name,
-        android_group_id=config.android.group_id,
-        android_artifact_id=config.android.artifact_id,
-        android_min_sdk=config.android.min_sdk,
         tflite_model=shipped.tflite_model,
         tflite_variant=shipped.tflite_variant,
-        ios_module=config.ios.module,
-        ios_class_name=config.ios.class_name,
         coreml_model=shipped.coreml_model,
         coreml_variant=shipped.coreml_variant,
         tokenization_goldens=tokenization_goldens(model_dir, config.model.sequence_length),
@@ -59,6 +50,15 @@ def build_sdk_inputs(config: Config, inputs: dict[str, Path], metadata: dict[str
         fuzz_goldens=fuzz_goldens_text(model_dir, config.model.sequence_length),
         **_buckets(model_dir, metadata, shipped.tflite_variant, shipped.coreml_variant),
     )
+
+
+def config_names(config: Config) -> dict:
+    """The SdkInputs fields that come from the config's names alone (project, [android], [ios])."""
+    a, i = config.android, config.ios
+    return {"project_name": config.project.name, "version": config.project.version, "mobilekit_version": __version__,
+            "android_package": a.package, "android_class_name": a.class_name, "android_group_id": a.group_id,
+            "android_artifact_id": a.artifact_id, "android_min_sdk": a.min_sdk,
+            "ios_module": i.module, "ios_class_name": i.class_name}
 
 
 def _buckets(model_dir: Path, metadata: dict[str, dict], tflite_variant: str | None, coreml_variant: str | None) -> dict:

@@ -96,7 +96,7 @@ def chat_stop_token_ids(tokenizer, shape: ChatTemplateShape | None, eos_ids: lis
 def build_llm_sdk_inputs(config, inputs: dict[str, Path], metadata: dict[str, dict], verify: dict, progress) -> LlmSdkInputs:
     from transformers import AutoTokenizer
 
-    from mobilekit import __version__
+    from mobilekit.sdk.build_inputs import config_names
     from mobilekit.fsutil import sha256_tree
     from mobilekit.llm.chat_template import recognise_tokenizer
     from mobilekit.sdk.bpe_data import asset_bytes, read_bpe_tokenizer
@@ -118,13 +118,10 @@ def build_llm_sdk_inputs(config, inputs: dict[str, Path], metadata: dict[str, di
     with progress.task("recording tokenizer, chat-template and generation-loop goldens"):
         goldens, counts = _goldens(model_dir, tokenizer, shape, spec, stop_ids, shipped.tflite_model, shipped.coreml_model)
     return LlmSdkInputs(
-        project_name=config.project.name, version=config.project.version, mobilekit_version=__version__,
+        **config_names(config),
         model_sha256=sha256_tree(model_dir), model_type=description.get("model_type", spec.model_type), spec=spec,
         stop_token_ids=stop_ids, chat_shape=shape, tokenizer_asset=asset, goldens=goldens, golden_counts=counts,
-        android_package=config.android.package, android_class_name=config.android.class_name,
-        android_group_id=config.android.group_id, android_artifact_id=config.android.artifact_id,
-        android_min_sdk=config.android.min_sdk, tflite_model=shipped.tflite_model, tflite_variant=shipped.tflite_variant,
-        ios_module=config.ios.module, ios_class_name=config.ios.class_name, coreml_model=shipped.coreml_model,
+        tflite_model=shipped.tflite_model, tflite_variant=shipped.tflite_variant, coreml_model=shipped.coreml_model,
         coreml_variant=shipped.coreml_variant,
     )
 

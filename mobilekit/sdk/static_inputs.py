@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mobilekit import __version__
 from mobilekit.config import Config
 from mobilekit.fsutil import sha256_tree
+from mobilekit.sdk.build_inputs import config_names
 from mobilekit.sdk.golden import TOKENIZER_CORPUS, fuzz_goldens_text, output_goldens, tokenization_goldens
 from mobilekit.sdk.inputs import SdkInputs, TokenizerSettings
 
@@ -32,15 +32,11 @@ def build_static_sdk_inputs(config: Config, model_dir: Path) -> SdkInputs:
     raw = model.logits(ids) if task == "text-classification" else model.embed(ids)
     vocab_file = model_dir / "vocab.txt"
     return SdkInputs(
-        project_name=config.project.name, version=config.project.version, task=task, labels=labels,
+        **config_names(config), task=task, labels=labels,
         sequence_length=length, normalize=model.normalize if task == "sentence-embedding" else None,
         tokenizer=TokenizerSettings.from_declared(tokenizer_settings(model_dir)),
         vocab=vocab_file.read_text(encoding="utf-8").splitlines(), vocab_file=vocab_file,
-        model_sha256=sha256_tree(model_dir), mobilekit_version=__version__,
-        android_package=config.android.package, android_class_name=config.android.class_name,
-        android_group_id=config.android.group_id, android_artifact_id=config.android.artifact_id,
-        android_min_sdk=config.android.min_sdk, tflite_model=None, tflite_variant=None,
-        ios_module=config.ios.module, ios_class_name=config.ios.class_name, coreml_model=None, coreml_variant=None,
+        model_sha256=sha256_tree(model_dir), tflite_model=None, tflite_variant=None, coreml_model=None, coreml_variant=None,
         tokenization_goldens=tokenization_goldens(model_dir, length),
         output_goldens=output_goldens(raw, texts, task=task, labels=labels),
         input_names=["input_ids", "attention_mask"], output_name="logits" if task == "text-classification" else "embedding",
