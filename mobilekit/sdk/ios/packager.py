@@ -239,8 +239,7 @@ def coreml_check_package(package_dir: Path, info: dict) -> Path:
     shutil.copytree(source, tree / "Sources" / module, ignore=shutil.ignore_patterns("*.mlpackage"))
     (tree / "Sources" / "Client").mkdir(parents=True)
     availability = info.get("availability", "iOS 16.0, macOS 13.0, *")
-    client = _static_client_source(module, class_name, info["task"]) if info.get("static") else \
-        _client_source(module, class_name, info["task"], availability)
+    client = _client_source(module, class_name, info["task"], availability, static=bool(info.get("static")))
     (tree / "Sources" / "Client" / "Client.swift").write_text(client, encoding="utf-8")
     resources = sorted(p.relative_to(source).as_posix() for p in (source / "Resources").iterdir()
                        if not p.name.endswith(".mlpackage")) if (source / "Resources").is_dir() else []
@@ -268,7 +267,7 @@ let package = Package(
 """
 
 
-def _client_source(module: str, class_name: str, task: str, availability: str) -> str:
+def _client_source(module: str, class_name: str, task: str, availability: str, *, static: bool = False) -> str:
     if task == "text-generation":
         return f"""// Check-only: the public API of {module}, used the way an app uses it.
 import {module}
@@ -289,43 +288,26 @@ func describe(_ error: Error) -> String {{
     (error as? GenerationError)?.description ?? "\\(error)"
 }}
 """
+    # A static student's wrapper is a plain struct: synchronous, no Core ML configuration or buckets.
+    attempt = "try" if static else "try await"
     if task == "text-classification":
-        call = ('let labels: [' + class_name + '.Label] = try await model.classify("A sample text.")\n'
+        call = (f'let labels: [{class_name}.Label] = {attempt} model.classify("A sample text.")\n'
                 '    return labels.map { "\\($0.name) \\($0.index) \\($0.probability)" }')
     else:
-        call = ('let vector: [Float] = try await model.embed("A sample text.")\n'
-                f'    return ["\\({class_name}.cosineSimilarity(vector, vector))"]')
+        dimension = " \\(model.dimension)" if static else ""
+        call = (f'let vector: [Float] = {attempt} model.embed("A sample text.")\n'
+                f'    return ["\\({class_name}.cosineSimilarity(vector, vector)){dimension}"]')
+    if static:
+        load = f"func useTheModel() throws -> [String] {{\n    let model = try {class_name}()"
+    else:
+        load = (f"@available({availability})\nfunc useTheModel() async throws -> [String] {{\n"
+                f"    let configuration = {class_name}.Configuration(computeUnits: .cpuAndNeuralEngine)\n"
+                f"    let model = try await {class_name}(configuration: configuration)\n"
+                f'    _ = (model.bucket(for: "tokens"), {class_name}.lengthBuckets)')
     return f"""// Check-only: the public API of {module}, used the way an app uses it.
 import {module}
 
-@available({availability})
-func useTheModel() async throws -> [String] {{
-    let configuration = {class_name}.Configuration(computeUnits: .cpuAndNeuralEngine)
-    let model = try await {class_name}(configuration: configuration)
-    _ = model.tokenizer.encode("tokens", maxLength: {class_name}.sequenceLength)
-    _ = (model.bucket(for: "tokens"), {class_name}.lengthBuckets)
-    {call}
-}}
-
-func describe(_ error: Error) -> String {{
-    (error as? {class_name}Error)?.description ?? "\\(error)"
-}}
-"""
-
-
-def _static_client_source(module: str, class_name: str, task: str) -> str:
-    """The public API of a static student's package, used from outside the module (no Core ML)."""
-    if task == "text-classification":
-        call = ('let labels: [' + class_name + '.Label] = try model.classify("A sample text.")\n'
-                '    return labels.map { "\\($0.name) \\($0.index) \\($0.probability)" }')
-    else:
-        call = ('let vector: [Float] = try model.embed("A sample text.")\n'
-                f'    return ["\\({class_name}.cosineSimilarity(vector, vector)) \\(model.dimension)"]')
-    return f"""// Check-only: the public API of {module}, used the way an app uses it.
-import {module}
-
-func useTheModel() throws -> [String] {{
-    let model = try {class_name}()
+{load}
     _ = model.tokenizer.encode("tokens", maxLength: {class_name}.sequenceLength)
     {call}
 }}
